@@ -1,0 +1,3 @@
+"""Edge inference appliance: cameras, detection engines, REST/WebSocket API and dashboard."""
+
+__version__ = "0.1.0"

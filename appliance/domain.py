@@ -1,0 +1,59 @@
+"""Frozen values shared by every layer: detections, results and detection parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One object found in an image, in that image's pixel coordinates."""
+
+    label: str
+    class_id: int
+    confidence: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimings:
+    """Milliseconds spent in each stage of one detection."""
+
+    decode_ms: float = 0.0
+    preprocess_ms: float = 0.0
+    infer_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.decode_ms + self.preprocess_ms + self.infer_ms + self.postprocess_ms
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionResult:
+    """Everything one image produced."""
+
+    model: ModelRef
+    width: int
+    height: int
+    detections: tuple[Detection, ...]
+    timings: StageTimings
+
+
+@dataclass(frozen=True, slots=True)
+class DetectParams:
+    """What the caller asks of one detection. `classes` holds class ids, or None for all."""
+
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    classes: frozenset[int] | None = field(default=None)

@@ -1,0 +1,123 @@
+"""ONNX Runtime backend: TensorRT EP, CUDA EP or CPU, whichever is available and allowed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from appliance.engines.base import TensorSpec
+from appliance.errors import InferenceError, ModelLoadError, UnsupportedModelError
+
+ProviderName = Literal["tensorrt", "cuda", "cpu"]
+PROVIDERS: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
+
+
+@dataclass(frozen=True)
+class OnnxRuntimeConfig:
+    """`providers` in order of preference; those this onnxruntime build lacks are skipped."""
+
+    providers: Sequence[ProviderName] = ("tensorrt", "cuda", "cpu")
+    intra_op_threads: int = 0  # 0: ONNX Runtime's choice (one per physical core)
+    inter_op_threads: int = 0
+    cache_dir: Path | None = None  # TensorRT EP engine and timing caches
+
+
+def _import_onnxruntime() -> Any:
+    # Must be set before the first import: ONNX Runtime on Linux phones home otherwise,
+    # and an appliance on a private LAN must not (DESIGN.md, platform facts).
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)
+    return onnxruntime
+
+
+def choose_providers(wanted: Sequence[str], available: Sequence[str]) -> list[str]:
+    """The ONNX Runtime provider names to use, in preference order; CPU is always last."""
+    unknown = [name for name in wanted if name not in PROVIDERS]
+    if unknown:
+        raise ModelLoadError(f"unknown execution provider(s) {unknown}; use {list(PROVIDERS)}")
+    chosen = [PROVIDERS[name] for name in wanted if PROVIDERS[name] in available]
+    if not chosen:
+        raise ModelLoadError(f"none of the providers {list(wanted)} exist here; have {available}")
+    return chosen
+
+
+class OnnxRuntimeEngine:
+    """One InferenceSession. ONNX Runtime releases the GIL while it runs."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.device = session.get_providers()[0].removesuffix("ExecutionProvider")
+        self.inputs = tuple(_spec(arg) for arg in session.get_inputs())
+        self.outputs = tuple(_spec(arg) for arg in session.get_outputs())
+        self.metadata: Mapping[str, str] = dict(session.get_modelmeta().custom_metadata_map)
+        self._input_name = self.inputs[0].name
+
+    @classmethod
+    def load(cls, path: Path, config: OnnxRuntimeConfig) -> OnnxRuntimeEngine:
+        ort = _import_onnxruntime()
+        providers = choose_providers(config.providers, ort.get_available_providers())
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = config.intra_op_threads
+        options.inter_op_num_threads = config.inter_op_threads
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=_provider_options(providers, config)
+            )
+        except Exception as exc:  # ONNX Runtime raises its own untyped Fail/InvalidGraph…
+            raise ModelLoadError(f"ONNX Runtime cannot load {path.name}: {_first_line(exc)}") from exc
+        engine = cls(session)
+        if len(engine.inputs) != 1:
+            raise UnsupportedModelError(f"{path.name} has {len(engine.inputs)} inputs, expected one image")
+        return engine
+
+    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            return list(self._session.run(None, {self._input_name: batch}))
+        except Exception as exc:
+            raise InferenceError(f"inference failed: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._session = None
+
+
+def _provider_options(providers: list[str], config: OnnxRuntimeConfig) -> list[Any]:
+    result: list[Any] = []
+    for name in providers:
+        if name == PROVIDERS["tensorrt"] and config.cache_dir is not None:
+            cache = str(config.cache_dir)
+            result.append((name, {
+                "trt_fp16_enable": True,
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": cache,
+                "trt_timing_cache_enable": True,
+                "trt_timing_cache_path": cache,
+            }))  # fmt: skip
+        else:
+            result.append(name)
+    return result
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d > 0 else (d or None) for d in arg.shape)
+    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,82 @@
+"""One exception tree for the whole appliance; the API maps it to HTTP in one table."""
+
+from __future__ import annotations
+
+
+class ApplianceError(Exception):
+    """Base of every error the appliance raises on purpose. `code` is stable for clients."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InvalidInputError(ApplianceError):
+    """The client sent something we cannot use."""
+
+    code = "invalid_input"
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    code = "unsupported_media_type"
+
+
+class ImageDecodeError(InvalidInputError):
+    """Bytes that claim to be an image but do not decode (corrupt, truncated, unknown format)."""
+
+    code = "invalid_image"
+
+
+class ImageTooLargeError(InvalidInputError):
+    """An image whose pixel count exceeds the limit (decompression-bomb guard)."""
+
+    code = "image_too_large"
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body over the size limit, detected while it is read."""
+
+    code = "payload_too_large"
+
+
+class NotFoundError(ApplianceError):
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+
+class NotReadyError(ApplianceError):
+    """The service is up but cannot serve this yet (models still loading or failed)."""
+
+    code = "not_ready"
+
+
+class ModelError(ApplianceError):
+    """A model that cannot be loaded or run."""
+
+    code = "model_error"
+
+
+class ModelLoadError(ModelError):
+    code = "model_load_failed"
+
+
+class UnsupportedModelError(ModelError):
+    """A model file whose format, inputs or outputs we do not understand."""
+
+    code = "unsupported_model"
+
+
+class InferenceError(ModelError):
+    code = "inference_failed"
+
+
+class DarknetImportError(ModelError):
+    """A Darknet cfg/weights pair that cannot be converted."""
+
+    code = "darknet_import_failed"

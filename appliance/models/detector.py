@@ -1,0 +1,163 @@
+"""A detector: one engine plus what it takes to feed it images and read its answers."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from appliance.domain import Detection, DetectionResult, DetectParams, ModelRef, StageTimings
+from appliance.engines.base import Engine
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.registry import load_engine
+from appliance.errors import InferenceError, UnsupportedModelError
+from appliance.models.decode import (
+    DEFAULT_FILL,
+    Letterbox,
+    OutputFamily,
+    decode,
+    detect_family,
+    letterbox,
+    to_tensor,
+)
+from appliance.models.labels import resolve_labels
+
+DEFAULT_INPUT = 640
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image ready for detection, with the time its decoding took."""
+
+    pixels: np.ndarray  # BGR uint8, HxWx3
+    decode_ms: float = 0.0
+
+
+class Detector:
+    """Runs a detection model on BGR images. Thread-safe: inference is serialised per engine
+    because concurrent runs only oversubscribe the cores they share."""
+
+    def __init__(self, ref: ModelRef, engine: Engine, labels: Sequence[str], path: Path | None = None):
+        self.ref = ref
+        self.engine = engine
+        self.labels = tuple(labels)
+        self.path = path
+        self.input_hw = _input_size(engine)
+        self.family = _family(engine, len(self.labels))
+        self.dynamic_batch = engine.inputs[0].dynamic_batch
+        self.fill = int(engine.metadata.get("letterbox_fill", DEFAULT_FILL))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name: str, path: Path, config: OnnxRuntimeConfig) -> Detector:
+        engine = load_engine(path, config)
+        try:
+            labels = resolve_labels(engine.metadata, path)
+            return cls(ModelRef(name, file_version(path)), engine, labels, path)
+        except Exception:
+            engine.close()
+            raise
+
+    def warm_up(self) -> float:
+        """Run one inference so the first real request does not pay for lazy init; ms taken."""
+        start = time.perf_counter()
+        blank = np.full((*self.input_hw, 3), self.fill, dtype=np.uint8)
+        self.detect([DecodedImage(blank)], DetectParams())
+        return (time.perf_counter() - start) * 1000
+
+    def detect(self, images: Sequence[DecodedImage], params: DetectParams) -> list[DetectionResult]:
+        """Detect objects in each image; a dynamic-batch model runs them as one batch."""
+        if not images:
+            return []
+        chunk = len(images) if self.dynamic_batch else 1
+        results: list[DetectionResult] = []
+        for start in range(0, len(images), chunk):
+            results.extend(self._detect_batch(images[start : start + chunk], params))
+        return results
+
+    def _detect_batch(self, images: Sequence[DecodedImage], params: DetectParams) -> list[DetectionResult]:
+        t0 = time.perf_counter()
+        placed = [letterbox(image.pixels, self.input_hw, self.fill) for image in images]
+        batch = to_tensor([canvas for canvas, _ in placed])
+        t1 = time.perf_counter()
+        with self._lock:
+            output = self.engine.infer(batch)[0]
+        t2 = time.perf_counter()
+        if output.shape[0] != len(images):
+            raise InferenceError(f"model returned {output.shape[0]} results for {len(images)} images")
+        detections = [
+            self._decode(output[i], box, image.pixels.shape[:2], params)
+            for i, (image, (_, box)) in enumerate(zip(images, placed))
+        ]
+        t3 = time.perf_counter()
+        share = 1000 / len(images)  # a batch's stage times are shared by its images
+        return [
+            DetectionResult(
+                model=self.ref,
+                width=image.pixels.shape[1],
+                height=image.pixels.shape[0],
+                detections=found,
+                timings=StageTimings(
+                    decode_ms=round(image.decode_ms, 3),
+                    preprocess_ms=round((t1 - t0) * share, 3),
+                    infer_ms=round((t2 - t1) * share, 3),
+                    postprocess_ms=round((t3 - t2) * share, 3),
+                ),
+            )
+            for image, found in zip(images, detections)
+        ]
+
+    def _decode(
+        self, output: np.ndarray, box: Letterbox, image_hw: tuple[int, int], params: DetectParams
+    ) -> tuple[Detection, ...]:
+        if not np.isfinite(output).all():
+            raise InferenceError(f"model {self.ref.name} returned non-finite values")
+        return decode(output, self.family, box, image_hw, params, self.labels)
+
+    def close(self) -> None:
+        with self._lock:
+            self.engine.close()
+
+
+def file_version(path: Path) -> str:
+    """A model's version: the first 12 hex digits of its file's sha256."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def _input_size(engine: Engine) -> tuple[int, int]:
+    spec = engine.inputs[0]
+    if len(spec.shape) != 4 or spec.shape[1] not in (3, None, "channels"):
+        raise UnsupportedModelError(f"input {spec.name} {list(spec.shape)} is not an NCHW colour image")
+    if spec.dtype != "float32":
+        raise UnsupportedModelError(f"input {spec.name} is {spec.dtype}; float32 expected")
+    height, width = spec.shape[2], spec.shape[3]
+    if isinstance(height, int) and isinstance(width, int):
+        return height, width
+    imgsz = engine.metadata.get("imgsz")
+    if imgsz:
+        size = ast.literal_eval(imgsz)
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    return DEFAULT_INPUT, DEFAULT_INPUT
+
+
+def _family(engine: Engine, num_classes: int) -> OutputFamily:
+    declared = engine.metadata.get("output_family")
+    if declared:
+        try:
+            return OutputFamily(declared)
+        except ValueError:
+            raise UnsupportedModelError(f"unknown output_family {declared!r} in metadata") from None
+    shape = engine.outputs[0].shape
+    if len(shape) != 3:
+        raise UnsupportedModelError(f"output {list(shape)} is not [batch, a, b]")
+    return detect_family(shape[1:], num_classes)

@@ -1,0 +1,30 @@
+"""Typed dependencies: the only place that knows where the app keeps its services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from appliance.services.container import Services
+from appliance.services.detection import DetectionService
+from appliance.services.recorder import DetectionRecorder
+
+
+def get_services(connection: HTTPConnection) -> Services:
+    services: Services = connection.app.state.services
+    return services
+
+
+def get_detection(services: Annotated[Services, Depends(get_services)]) -> DetectionService:
+    return services.detection
+
+
+def get_recorder(services: Annotated[Services, Depends(get_services)]) -> DetectionRecorder:
+    return services.recorder
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+DetectionDep = Annotated[DetectionService, Depends(get_detection)]
+RecorderDep = Annotated[DetectionRecorder, Depends(get_recorder)]

@@ -1,0 +1,79 @@
+"""The one place where exceptions become HTTP responses, all with the same body shape."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from appliance import errors
+from appliance.api.context import REQUEST_ID
+from appliance.api.schemas import ErrorBody, ErrorDetail
+
+# Most specific first: the first class an exception is an instance of decides.
+STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
+    (errors.PayloadTooLargeError, 413),
+    (errors.ImageTooLargeError, 413),
+    (errors.UnsupportedMediaTypeError, 415),
+    (errors.InvalidInputError, 422),
+    (errors.NotFoundError, 404),
+    (errors.NotReadyError, 503),
+    (errors.InferenceError, 500),
+    (errors.ModelError, 422),
+)
+
+
+def status_for(exc: errors.ApplianceError) -> int:
+    return next((status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, object]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(
+        error=ErrorDetail(code=code, message=message, request_id=REQUEST_ID.get(), details=details)
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ApplianceError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.opt(exception=exc).error("{} failed: {}", request.url.path, exc.message)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    return error_response(status, exc.code, exc.message, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else phrase
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details: list[dict[str, object]] = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])  # type: ignore[union-attr]
+    return error_response(422, "validation_error", f"{where}: {first['msg']}", details=details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ApplianceError, _appliance_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

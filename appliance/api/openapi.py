@@ -1,0 +1,20 @@
+"""OpenAPI documentation of error responses, shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.api.schemas import ErrorBody
+
+_MEANING = {
+    404: "Unknown model",
+    413: "Body over the upload limit, or an image over the pixel limit",
+    415: "Not a JPEG, PNG or WebP content type",
+    422: "Invalid parameters, or bytes that are not a decodable image",
+    503: "Models still loading or failed (Retry-After while loading)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting the standard error body for these statuses."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}

@@ -1,0 +1,184 @@
+"""POST /v1/detect, POST /v1/detect/batch and WS /v1/detect/ws."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, BackgroundTasks, Query, Request, WebSocket
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.websockets import WebSocketDisconnect
+
+from appliance.api.context import REQUEST_ID
+from appliance.api.openapi import error_responses
+from appliance.api.deps import DetectionDep, RecorderDep, ServicesDep
+from appliance.api.schemas import BatchResponse, DetectResponse, ErrorBody, ErrorDetail, StreamError, StreamResult
+from appliance.api.uploads import read_images
+from appliance.domain import DetectionResult, DetectParams
+from appliance.errors import ApplianceError, InvalidInputError
+from appliance.imaging import ACCEPTED_TYPES
+from appliance.services.detect_stream import DetectStream, StreamReply
+from appliance.services.detection import DetectionService
+
+router = APIRouter(prefix="/v1/detect", tags=["detect"])
+
+
+class DetectQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(None, description="Model name; the default model when omitted.")
+    conf: float = Field(0.25, ge=0, le=1, description="Minimum confidence.")
+    iou: float = Field(0.45, ge=0, le=1, description="IoU above which NMS suppresses a box.")
+    classes: str | None = Field(None, description="Comma-separated labels or class ids to keep.")
+    max_det: int = Field(300, ge=1, le=1000, description="Most detections per image.")
+
+    def params(self, detection: DetectionService) -> DetectParams:
+        classes = [c.strip() for c in self.classes.split(",") if c.strip()] if self.classes else None
+        return detection.params(self.model, conf=self.conf, iou=self.iou, max_det=self.max_det, classes=classes)
+
+
+class SingleQuery(DetectQuery):
+    format: Literal["json", "jpeg"] = Field("json", description="jpeg: the annotated image.")
+
+
+def _body_doc(field: str, many: bool) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    part = {"type": "array", "items": binary} if many else binary
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {field: part}, "required": [field]}
+        }
+    }
+    if not many:
+        content.update({media: {"schema": binary} for media in ACCEPTED_TYPES})
+    return {"requestBody": {"required": True, "content": content}}
+
+
+_ERRORS = error_responses(404, 413, 415, 422, 503)
+
+
+def _time_stages(request: Request, results: list[DetectionResult]) -> None:
+    stages: dict[str, float] = request.state.server_timing
+    for result in results:
+        t = result.timings
+        for name, ms in (("decode", t.decode_ms), ("preprocess", t.preprocess_ms),
+                         ("infer", t.infer_ms), ("postprocess", t.postprocess_ms)):  # fmt: skip
+            stages[name] = stages.get(name, 0.0) + ms
+
+
+@router.post(
+    "",
+    response_model=DetectResponse,
+    responses={**_ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "Detections"}},
+    openapi_extra=_body_doc("image", many=False),
+    summary="Detect objects in one image",
+)
+async def detect(
+    request: Request,
+    query: Annotated[SingleQuery, Query()],
+    services: ServicesDep,
+    background: BackgroundTasks,
+) -> Any:
+    detection = services.detection
+    params = query.params(detection)
+    limit = services.uploads.max_body_bytes
+    images = await read_images(request, field="image", limit=limit, max_files=1)
+    if query.format == "jpeg":
+        result, jpeg = await detection.detect_annotated(images[0], params, query.model)
+        _time_stages(request, [result])
+        background.add_task(services.recorder.record, "rest", [result])
+        headers = {"X-Detections": str(len(result.detections))}
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
+    results = await detection.detect(images, params, query.model)
+    _time_stages(request, results)
+    background.add_task(services.recorder.record, "rest", results)
+    return DetectResponse.of(results[0])
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    responses=_ERRORS,
+    openapi_extra=_body_doc("images", many=True),
+    summary="Detect objects in several images, run as one batch where the model allows",
+)
+async def detect_batch(
+    request: Request,
+    query: Annotated[DetectQuery, Query()],
+    services: ServicesDep,
+    background: BackgroundTasks,
+) -> BatchResponse:
+    detection = services.detection
+    params = query.params(detection)
+    max_files = detection.limits.max_batch
+    limit = services.uploads.max_body_bytes * max_files
+    images = await read_images(request, field="images", limit=limit, max_files=max_files)
+    results = await detection.detect(images, params, query.model)
+    _time_stages(request, results)
+    background.add_task(services.recorder.record, "rest-batch", results)
+    return BatchResponse(results=[DetectResponse.of(r) for r in results])
+
+
+@router.websocket("/ws")
+async def detect_ws(
+    websocket: WebSocket,
+    query: Annotated[DetectQuery, Query()],
+    detection: DetectionDep,
+    recorder: RecorderDep,
+) -> None:
+    """Send binary JPEG/PNG/WebP frames; each processed one is answered with JSON."""
+    await websocket.accept()
+    send_lock = anyio.Lock()
+    try:
+        stream = DetectStream(detection, query.params(detection), query.model)
+    except ApplianceError as exc:
+        detail = ErrorDetail(code=exc.code, message=exc.message, request_id=REQUEST_ID.get())
+        await websocket.send_text(ErrorBody(error=detail).model_dump_json(exclude_none=True))
+        await websocket.close(code=1008, reason=exc.code)
+        return
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_answer_frames, websocket, stream, recorder, send_lock)
+        await _receive_frames(websocket, stream, send_lock)
+        tasks.cancel_scope.cancel()
+
+
+async def _receive_frames(websocket: WebSocket, stream: DetectStream, send_lock: anyio.Lock) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        frame = message.get("bytes")
+        if frame:
+            stream.offer(frame)
+            continue
+        reply = stream.reject(InvalidInputError("send each frame as one binary message"))
+        if not await _send(websocket, reply, send_lock):
+            return
+
+
+async def _answer_frames(
+    websocket: WebSocket, stream: DetectStream, recorder: Any, send_lock: anyio.Lock
+) -> None:
+    while True:
+        reply = await stream.next_reply()
+        if not await _send(websocket, reply, send_lock):
+            return
+        if reply.result is not None:
+            recorder.record("websocket", [reply.result])
+
+
+async def _send(websocket: WebSocket, reply: StreamReply, send_lock: anyio.Lock) -> bool:
+    """Send one reply; False once the client has gone."""
+    if reply.result is not None:
+        body = StreamResult(seq=reply.seq, dropped=reply.dropped, **DetectResponse.of(reply.result).model_dump())
+    else:
+        assert reply.error is not None
+        detail = ErrorDetail(code=reply.error.code, message=reply.error.message, request_id=REQUEST_ID.get())
+        body = StreamError(error=detail, seq=reply.seq, dropped=reply.dropped)
+    try:
+        async with send_lock:
+            await websocket.send_text(body.model_dump_json(exclude_none=True))
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return False
+    return True

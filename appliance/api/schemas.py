@@ -1,0 +1,120 @@
+"""Frozen response and message bodies of the public API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.domain import DetectionResult
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorDetail(Schema):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_image.")
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, object]] | None = Field(None, description="Validation problems.")
+
+
+class ErrorBody(Schema):
+    error: ErrorDetail
+
+
+class Box(Schema):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class DetectionOut(Schema):
+    label: str
+    class_id: int
+    confidence: float
+    box: Box = Field(description="Corners in the original image's pixels.")
+
+
+class ModelOut(Schema):
+    name: str
+    version: str
+
+
+class ImageSize(Schema):
+    width: int
+    height: int
+
+
+class Timings(Schema):
+    decode_ms: float
+    preprocess_ms: float
+    infer_ms: float
+    postprocess_ms: float
+    total_ms: float
+
+
+class DetectResponse(Schema):
+    model: ModelOut
+    image: ImageSize
+    detections: list[DetectionOut]
+    timings: Timings
+
+    @classmethod
+    def of(cls, result: DetectionResult) -> DetectResponse:
+        t = result.timings
+        return cls(
+            model=ModelOut(name=result.model.name, version=result.model.version),
+            image=ImageSize(width=result.width, height=result.height),
+            detections=[
+                DetectionOut(
+                    label=d.label,
+                    class_id=d.class_id,
+                    confidence=d.confidence,
+                    box=Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2),
+                )
+                for d in result.detections
+            ],
+            timings=Timings(
+                decode_ms=t.decode_ms,
+                preprocess_ms=t.preprocess_ms,
+                infer_ms=t.infer_ms,
+                postprocess_ms=t.postprocess_ms,
+                total_ms=round(t.total_ms, 3),
+            ),
+        )
+
+
+class BatchResponse(Schema):
+    results: list[DetectResponse]
+
+
+class StreamResult(DetectResponse):
+    """A WebSocket answer: the result for the client's frame number `seq`."""
+
+    seq: int = Field(description="Number of the frame this answers, counted from 1.")
+    dropped: int = Field(description="Frames skipped so far because newer ones arrived.")
+
+
+class StreamError(ErrorBody):
+    seq: int
+    dropped: int
+
+
+class Health(Schema):
+    status: str
+
+
+class LoadedModelOut(Schema):
+    name: str
+    version: str
+    backend: str
+    device: str
+    input_size: tuple[int, int]
+    labels: int
+    warmup_ms: float
+
+
+class Readiness(Schema):
+    status: str
+    models: list[LoadedModelOut]

@@ -1,0 +1,58 @@
+"""Reading uploaded images from a request body, enforcing the size limit while reading."""
+
+from __future__ import annotations
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Message, Receive
+
+from appliance.errors import InvalidInputError, PayloadTooLargeError
+from appliance.imaging import ACCEPTED_TYPES, check_content_type
+
+# Clients often label file parts generically; the bytes are sniffed anyway.
+_GENERIC_PART_TYPES = {"", "application/octet-stream"}
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """A receive channel that fails as soon as the body passes `limit` bytes."""
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return receive_limited
+
+
+async def read_images(request: Request, *, field: str, limit: int, max_files: int) -> list[bytes]:
+    """Images from a raw `image/*` body, or from the multipart parts named `field`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    limited = Request(request.scope, _limited(request.receive, limit))
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        return await _read_parts(limited, field, max_files)
+    check_content_type(content_type)
+    return [await limited.body()]
+
+
+async def _read_parts(request: Request, field: str, max_files: int) -> list[bytes]:
+    async with request.form(max_files=max_files, max_fields=max_files) as form:
+        parts = [p for p in form.getlist(field) if isinstance(p, UploadFile)]
+        if not parts:
+            raise InvalidInputError(f"multipart body has no file part named {field!r}")
+        for part in parts:
+            declared = (part.content_type or "").split(";")[0].strip().lower()
+            if declared not in _GENERIC_PART_TYPES and declared not in ACCEPTED_TYPES:
+                check_content_type(declared)
+        return [await part.read() for part in parts]

@@ -1,0 +1,70 @@
+"""Composition root: builds the services and the FastAPI app that serves them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from appliance import __version__
+from appliance.api.errors import install_error_handlers
+from appliance.api.middleware import RequestContextMiddleware
+from appliance.api.routes import detect, health
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.services.container import Services, UploadLimits
+from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
+from appliance.services.recorder import DetectionRecorder
+from appliance.settings import Settings
+
+
+def build_services(settings: Settings) -> Services:
+    config = OnnxRuntimeConfig(
+        providers=tuple(settings.providers),
+        intra_op_threads=settings.intra_op_threads,
+        inter_op_threads=settings.inter_op_threads,
+        cache_dir=settings.data_dir / "cache" / "onnxruntime",
+    )
+    detection = DetectionService(
+        [ModelSpec.parse(text) for text in settings.models],
+        config,
+        ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
+    )
+    return Services(
+        detection=detection,
+        recorder=DetectionRecorder(),
+        uploads=UploadLimits(max_body_bytes=settings.max_upload_bytes),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app with its own services. Models load in the background after start-up, so
+    /healthz answers at once and /readyz once every model is loaded and warm."""
+    settings = settings or Settings()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        loading = asyncio.create_task(services.start(), name="load-models")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with suppress(asyncio.CancelledError):
+                await loading
+            services.close()
+
+    app = FastAPI(
+        title="Edge inference appliance",
+        version=__version__,
+        summary="Object detection on local cameras and uploaded images",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(detect.router)
+    return app

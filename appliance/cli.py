@@ -1,0 +1,96 @@
+"""Command line: `appliance serve`, `appliance models import-darknet`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from appliance import __version__
+from appliance.errors import ApplianceError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Edge inference appliance")
+    parser.add_argument("--version", action="version", version=f"appliance {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service (APPLIANCE_* variables apply too)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for the LAN)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="state folder (default: per-user XDG)")
+    serve.add_argument(
+        "--model", dest="models", action="append", metavar="SPEC",
+        help="'demo', PATH.onnx or NAME=PATH.onnx; repeat for several (first is the default)",
+    )  # fmt: skip
+    serve.add_argument("--providers", help="ONNX Runtime providers in order, e.g. cuda,cpu")
+    serve.add_argument("--log-level", choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"])
+
+    models = commands.add_parser("models", help="model tools").add_subparsers(
+        dest="models_command", required=True, metavar="COMMAND"
+    )
+    darknet = models.add_parser("import-darknet", help="convert Darknet cfg+weights to ONNX")
+    darknet.add_argument("cfg", type=Path)
+    darknet.add_argument("weights", type=Path)
+    darknet.add_argument("names", type=Path, help="class names, one per line (e.g. coco.names)")
+    darknet.add_argument("-o", "--output", type=Path, required=True)
+    darknet.add_argument("--fp16", action="store_true", help="store weights as float16")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from appliance.app import create_app
+    from appliance.logging import setup_logging
+    from appliance.settings import Settings
+
+    flags = {k: getattr(args, k) for k in ("host", "port", "data_dir", "models", "providers", "log_level")}
+    try:
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        print(f"appliance: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+    print(f"appliance {__version__}: http://{shown}:{settings.port}/docs  (data in {settings.data_dir})")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,  # our middleware writes one line per request, with its id
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
+        ws_max_size=settings.max_upload_bytes,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _import_darknet(args: argparse.Namespace) -> int:
+    from appliance.models.darknet import import_darknet
+
+    model = import_darknet(args.cfg, args.weights, args.names, args.output, fp16=args.fp16)
+    output = model.graph.output[0]
+    dims = [d.dim_value or d.dim_param for d in output.type.tensor_type.shape.dim]
+    print(f"wrote {args.output}: {len(model.graph.node)} nodes, output {output.name} {dims}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _import_darknet(args)
+    except ApplianceError as exc:
+        print(f"appliance: {exc.message}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"appliance: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""Frame pipeline stages: slots between stages, annotation."""

@@ -1,0 +1,37 @@
+"""Drawing detections onto frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from appliance.domain import Detection
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def colour_for(class_id: int) -> tuple[int, int, int]:
+    """A stable, well-spread BGR colour per class (golden-ratio hue steps)."""
+    hue = int((class_id * 0.618033988749895 % 1.0) * 180)
+    hsv = np.array([[[hue, 200, 255]]], dtype=np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def draw_detections(image: np.ndarray, detections: Iterable[Detection]) -> np.ndarray:
+    """A copy of `image` with a box and a `label 0.87` tag for each detection."""
+    canvas = image.copy()
+    thickness = max(1, round(min(canvas.shape[:2]) / 400))
+    scale = max(0.4, min(canvas.shape[:2]) / 1200)
+    for d in detections:
+        colour = colour_for(d.class_id)
+        p1, p2 = (int(d.x1), int(d.y1)), (int(d.x2), int(d.y2))
+        cv2.rectangle(canvas, p1, p2, colour, thickness + 1, cv2.LINE_AA)
+        text = f"{d.label} {d.confidence:.2f}"
+        (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+        top = max(p1[1], th + base + 2)
+        cv2.rectangle(canvas, (p1[0], top - th - base - 2), (p1[0] + tw + 4, top), colour, -1)
+        cv2.putText(canvas, text, (p1[0] + 2, top - base), _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+    return canvas

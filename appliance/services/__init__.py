@@ -1,0 +1,1 @@
+"""Services: what the API and the dashboard call."""

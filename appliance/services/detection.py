@@ -1,0 +1,196 @@
+"""Detection as a service: loads the configured models, runs detections off the event loop."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio import to_thread
+from loguru import logger
+
+from appliance.domain import DetectionResult, DetectParams
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.errors import (
+    ApplianceError,
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    NotReadyError,
+)
+from appliance.imaging import decode_image, encode_jpeg
+from appliance.models.demo import DEMO_MODEL_NAME, demo_model_path
+from appliance.models.detector import DecodedImage, Detector
+from appliance.pipeline.annotate import draw_detections
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to load: a name and an ONNX file."""
+
+    name: str
+    path: Path
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """`demo`, `path/to/model.onnx` (named after the file) or `name=path`."""
+        if text == "demo":
+            return cls(DEMO_MODEL_NAME, demo_model_path())
+        name, sep, path = text.partition("=")
+        if not sep:
+            name, path = Path(text).stem, text
+        if not MODEL_NAME.match(name):
+            raise ModelLoadError(f"model name {name!r} must be letters, digits, '.', '_' or '-'")
+        return cls(name, Path(path).expanduser())
+
+
+class ServiceState(str, enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    backend: str
+    device: str
+    input_size: tuple[int, int]
+    labels: int
+    warmup_ms: float
+
+
+@dataclass
+class Readiness:
+    state: ServiceState = ServiceState.LOADING
+    error: str | None = None
+    models: list[LoadedModel] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int
+    max_batch: int
+
+
+class DetectionService:
+    """Owns the loaded detectors. Every blocking step runs in a worker thread."""
+
+    def __init__(self, specs: Sequence[ModelSpec], config: OnnxRuntimeConfig, limits: ImageLimits):
+        if not specs:
+            raise ModelLoadError("at least one model must be configured")
+        for spec in specs:
+            if not spec.path.is_file():
+                raise ModelLoadError(f"model file {spec.path} does not exist")
+        self._specs = list(specs)
+        self._config = config
+        self.limits = limits
+        self.default_model = specs[0].name
+        self._detectors: dict[str, Detector] = {}
+        self.readiness = Readiness()
+
+    async def start(self) -> None:
+        """Load and warm every model; readiness says how it went. Never raises."""
+        try:
+            for spec in self._specs:
+                detector = await to_thread.run_sync(Detector.load, spec.name, spec.path, self._config)
+                self._detectors[spec.name] = detector
+                warmup_ms = await to_thread.run_sync(detector.warm_up)
+                self.readiness.models.append(_describe(detector, warmup_ms))
+                logger.info(
+                    "model {} {} loaded on {}/{}, warm-up {:.0f} ms",
+                    spec.name, detector.ref.version, detector.engine.backend,
+                    detector.engine.device, warmup_ms,
+                )  # fmt: skip
+            self.readiness.state = ServiceState.READY
+        except ApplianceError as exc:
+            self.readiness.state, self.readiness.error = ServiceState.FAILED, exc.message
+            logger.error("models failed to load: {}", exc.message)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            self.readiness.state, self.readiness.error = ServiceState.FAILED, repr(exc)
+            logger.exception("models failed to load")
+
+    def close(self) -> None:
+        for detector in self._detectors.values():
+            detector.close()
+        self._detectors.clear()
+
+    def detector(self, name: str | None) -> Detector:
+        """The named detector (or the default one) if it is loaded."""
+        name = name or self.default_model
+        if name not in {spec.name for spec in self._specs}:
+            raise ModelNotFoundError(f"no model named {name!r}; loaded: {self.model_names}")
+        if self.readiness.state is not ServiceState.READY:
+            detail = self.readiness.error or "models are still loading"
+            raise NotReadyError(f"not ready: {detail}", retry_after=1.0)
+        return self._detectors[name]
+
+    @property
+    def model_names(self) -> list[str]:
+        return [spec.name for spec in self._specs]
+
+    def params(
+        self, model: str | None, *, conf: float, iou: float, max_det: int, classes: Sequence[str] | None
+    ) -> DetectParams:
+        """Validated parameters; `classes` may name labels or give class ids."""
+        wanted = None
+        if classes:
+            wanted = frozenset(_class_id(c, self.detector(model).labels) for c in classes)
+        return DetectParams(conf=conf, iou=iou, max_det=max_det, classes=wanted)
+
+    async def detect(
+        self, images: Sequence[bytes], params: DetectParams, model: str | None = None
+    ) -> list[DetectionResult]:
+        """Decode and detect several images; one batched inference where the model allows."""
+        detector = self.detector(model)
+        if len(images) > self.limits.max_batch:
+            raise InvalidInputError(f"{len(images)} images; at most {self.limits.max_batch} a batch")
+        return await to_thread.run_sync(self._decode_and_detect, detector, images, params)
+
+    async def detect_annotated(
+        self, image: bytes, params: DetectParams, model: str | None = None
+    ) -> tuple[DetectionResult, bytes]:
+        """Detect, then draw the boxes and encode the picture as JPEG."""
+        detector = self.detector(model)
+        return await to_thread.run_sync(self._detect_and_draw, detector, image, params)
+
+    def _decode_and_detect(
+        self, detector: Detector, images: Sequence[bytes], params: DetectParams
+    ) -> list[DetectionResult]:
+        decoded = [DecodedImage(*decode_image(data, self.limits.max_pixels)) for data in images]
+        return detector.detect(decoded, params)
+
+    def _detect_and_draw(
+        self, detector: Detector, image: bytes, params: DetectParams
+    ) -> tuple[DetectionResult, bytes]:
+        decoded = DecodedImage(*decode_image(image, self.limits.max_pixels))
+        result = detector.detect([decoded], params)[0]
+        return result, encode_jpeg(draw_detections(decoded.pixels, result.detections))
+
+
+def _class_id(value: str, labels: Sequence[str]) -> int:
+    if value.isdigit() and int(value) < len(labels):
+        return int(value)
+    if value in labels:
+        return labels.index(value)
+    raise InvalidInputError(f"unknown class {value!r}: give a label of the model or an id below {len(labels)}")
+
+
+def _describe(detector: Detector, warmup_ms: float) -> LoadedModel:
+    return LoadedModel(
+        name=detector.ref.name,
+        version=detector.ref.version,
+        backend=detector.engine.backend,
+        device=detector.engine.device,
+        input_size=detector.input_hw,
+        labels=len(detector.labels),
+        warmup_ms=round(warmup_ms, 1),
+    )

@@ -1,0 +1,59 @@
+"""Process settings: `APPLIANCE_*` environment variables, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ProviderName = Literal["tensorrt", "cuda", "cpu"]
+
+
+def default_data_dir() -> Path:
+    """systemd's StateDirectory when it gives one, else the user's XDG data folder."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0])
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "appliance"
+
+
+class Settings(BaseSettings):
+    """How this process runs. Runtime configuration (cameras…) is persisted separately."""
+
+    model_config = SettingsConfigDict(env_prefix="APPLIANCE_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 serves the LAN.")
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where state lives.")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["demo"],
+        description="Models to load: 'demo', a path to an .onnx file, or name=path. "
+        "The first one answers requests that name no model.",
+    )
+    providers: Annotated[list[ProviderName], NoDecode] = Field(
+        default_factory=lambda: ["tensorrt", "cuda", "cpu"],
+        description="ONNX Runtime execution providers in order of preference.",
+    )
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per op; 0 = auto.")
+    inter_op_threads: int = Field(0, ge=0)
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted request body.")
+    max_image_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image area.")
+    max_batch_images: int = Field(16, ge=1, le=256)
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    graceful_shutdown_s: float = Field(5.0, ge=0)
+
+    @field_validator("models", "providers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        """Lists come from the environment as `a,b,c`, not JSON."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

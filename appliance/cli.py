@@ -48,7 +48,10 @@ def _serve(args: argparse.Namespace) -> int:
     from appliance.logging import setup_logging
     from appliance.settings import Settings
 
-    flags = {k: getattr(args, k) for k in ("host", "port", "data_dir", "models", "providers", "log_level")}
+    flags = {
+        k: getattr(args, k)
+        for k in ("host", "port", "data_dir", "models", "providers", "log_level")
+    }
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
@@ -57,7 +60,8 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     app = create_app(settings)
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    print(f"appliance {__version__}: http://{shown}:{settings.port}/docs  (data in {settings.data_dir})")
+    url = f"http://{shown}:{settings.port}"
+    print(f"appliance {__version__}: {url}/docs  (data in {settings.data_dir})")
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -40,7 +40,9 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
     if fmt == "JPEG" and _JPEG_END not in data[-1024:]:
         raise ImageDecodeError("the JPEG is truncated (no end-of-image marker)")
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if pixels is None or pixels.shape[:2] != (height, width) and pixels.shape[:2] != (width, height):
+    if pixels is None or (
+        pixels.shape[:2] != (height, width) and pixels.shape[:2] != (width, height)
+    ):
         raise ImageDecodeError(f"the {fmt} image data is corrupt")
     return pixels, (time.perf_counter() - start) * 1000
 

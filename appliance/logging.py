@@ -31,7 +31,9 @@ def setup_logging(level: str = "INFO") -> None:
     """Called once by the CLI; library code only ever uses `loguru.logger`."""
     logger.remove()
     logger.configure(extra={"request_id": "-"})
-    logger.add(sys.stderr, level=level, format=FORMAT, colorize=None, backtrace=False, diagnose=False)
+    logger.add(
+        sys.stderr, level=level, format=FORMAT, colorize=None, backtrace=False, diagnose=False
+    )
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         std = logging.getLogger(name)

@@ -64,7 +64,9 @@ def max_score_shift(fp32: Path, fp16: Path) -> float:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
-    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, fp16)]
+    sessions = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, fp16)
+    ]
     images = [cv2.imread(str(p)) for p in sorted(PHOTOS.glob("*.png"))]
     batch = to_tensor([letterbox(image, (416, 416), 127)[0] for image in images])
     out32, out16 = (s.run(None, {"images": batch})[0] for s in sessions)
@@ -74,7 +76,9 @@ def max_score_shift(fp32: Path, fp16: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--write", action="store_true", help="replace the committed model")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +101,9 @@ def main() -> int:
             print(f"wrote {target}")
             return 0
         same = target.is_file() and target.read_bytes() == built
-        print("byte-identical to the committed model" if same else "DIFFERS from the committed model")
+        print(
+            "byte-identical to the committed model" if same else "DIFFERS from the committed model"
+        )
         return 0 if same else 1
 
 

@@ -51,7 +51,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                headers["Server-Timing"] = server_timing(stages, (time.perf_counter() - start) * 1000)
+                headers["Server-Timing"] = server_timing(
+                    stages, (time.perf_counter() - start) * 1000
+                )
             await send(message)
 
         token = REQUEST_ID.set(request_id)
@@ -60,7 +62,9 @@ class RequestContextMiddleware:
                 try:
                     await self.app(scope, receive, send_with_headers)
                 except Exception:
-                    logger.exception("unhandled error in {} {}", scope.get("method", "WS"), scope["path"])
+                    logger.exception(
+                        "unhandled error in {} {}", scope.get("method", "WS"), scope["path"]
+                    )
                     if status != 0:
                         raise  # the response had begun: nothing sane left to send
                     response = error_response(500, "internal_error", "internal server error")

@@ -80,10 +80,14 @@ class OnnxRuntimeEngine:
                 str(path), sess_options=options, providers=_provider_options(providers, config)
             )
         except Exception as exc:  # ONNX Runtime raises its own untyped Fail/InvalidGraph…
-            raise ModelLoadError(f"ONNX Runtime cannot load {path.name}: {_first_line(exc)}") from exc
+            raise ModelLoadError(
+                f"ONNX Runtime cannot load {path.name}: {_first_line(exc)}"
+            ) from exc
         engine = cls(session)
         if len(engine.inputs) != 1:
-            raise UnsupportedModelError(f"{path.name} has {len(engine.inputs)} inputs, expected one image")
+            raise UnsupportedModelError(
+                f"{path.name} has {len(engine.inputs)} inputs, expected one image"
+            )
         return engine
 
     def infer(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -20,5 +20,7 @@ def load_engine(path: Path, config: OnnxRuntimeConfig) -> Engine:
     if suffix in ONNX_SUFFIXES:
         return OnnxRuntimeEngine.load(path, config)
     if suffix in TENSORRT_SUFFIXES:
-        raise UnsupportedModelError("TensorRT engine files are not supported yet; load the ONNX model")
+        raise UnsupportedModelError(
+            "TensorRT engine files are not supported yet; load the ONNX model"
+        )
     raise UnsupportedModelError(f"{path.name}: only .onnx models are accepted")

@@ -249,8 +249,16 @@ def _finish(
     graph = helper.make_graph(
         builder.nodes,
         "darknet",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", channels, *input_hw])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", rows, 5 + len(names)])],
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["batch", channels, *input_hw]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT_NAME, TensorProto.FLOAT, ["batch", rows, 5 + len(names)]
+            )
+        ],
         builder.initializers,
     )
     model = helper.make_model(

@@ -32,7 +32,9 @@ class Letterbox:
     pad_y: int
 
 
-def letterbox(image: np.ndarray, size: tuple[int, int], fill: int = DEFAULT_FILL) -> tuple[np.ndarray, Letterbox]:
+def letterbox(
+    image: np.ndarray, size: tuple[int, int], fill: int = DEFAULT_FILL
+) -> tuple[np.ndarray, Letterbox]:
     """Resize a BGR image to fit `size` (h, w) keeping its aspect, centred on a grey canvas."""
     height, width = image.shape[:2]
     scale = min(size[0] / height, size[1] / width)
@@ -106,11 +108,13 @@ def decode(
             x2=round(float(b[2]), 1),
             y2=round(float(b[3]), 1),
         )
-        for b, s, c in zip(boxes, scores[order], classes[order])
+        for b, s, c in zip(boxes, scores[order], classes[order], strict=True)
     )
 
 
-def _candidates(output: np.ndarray, family: OutputFamily) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(
+    output: np.ndarray, family: OutputFamily
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xyxy boxes in network pixels, best score, best class) for every row of the output."""
     if family is OutputFamily.END2END:
         return output[:, :4], output[:, 4], output[:, 5].astype(np.int64)

@@ -43,7 +43,9 @@ class Detector:
     """Runs a detection model on BGR images. Thread-safe: inference is serialised per engine
     because concurrent runs only oversubscribe the cores they share."""
 
-    def __init__(self, ref: ModelRef, engine: Engine, labels: Sequence[str], path: Path | None = None):
+    def __init__(
+        self, ref: ModelRef, engine: Engine, labels: Sequence[str], path: Path | None = None
+    ):
         self.ref = ref
         self.engine = engine
         self.labels = tuple(labels)
@@ -81,7 +83,9 @@ class Detector:
             results.extend(self._detect_batch(images[start : start + chunk], params))
         return results
 
-    def _detect_batch(self, images: Sequence[DecodedImage], params: DetectParams) -> list[DetectionResult]:
+    def _detect_batch(
+        self, images: Sequence[DecodedImage], params: DetectParams
+    ) -> list[DetectionResult]:
         t0 = time.perf_counter()
         placed = [letterbox(image.pixels, self.input_hw, self.fill) for image in images]
         batch = to_tensor([canvas for canvas, _ in placed])
@@ -90,10 +94,12 @@ class Detector:
             output = self.engine.infer(batch)[0]
         t2 = time.perf_counter()
         if output.shape[0] != len(images):
-            raise InferenceError(f"model returned {output.shape[0]} results for {len(images)} images")
+            raise InferenceError(
+                f"model returned {output.shape[0]} results for {len(images)} images"
+            )
         detections = [
             self._decode(output[i], box, image.pixels.shape[:2], params)
-            for i, (image, (_, box)) in enumerate(zip(images, placed))
+            for i, (image, (_, box)) in enumerate(zip(images, placed, strict=True))
         ]
         t3 = time.perf_counter()
         share = 1000 / len(images)  # a batch's stage times are shared by its images
@@ -110,7 +116,7 @@ class Detector:
                     postprocess_ms=round((t3 - t2) * share, 3),
                 ),
             )
-            for image, found in zip(images, detections)
+            for image, found in zip(images, detections, strict=True)
         ]
 
     def _decode(
@@ -137,7 +143,9 @@ def file_version(path: Path) -> str:
 def _input_size(engine: Engine) -> tuple[int, int]:
     spec = engine.inputs[0]
     if len(spec.shape) != 4 or spec.shape[1] not in (3, None, "channels"):
-        raise UnsupportedModelError(f"input {spec.name} {list(spec.shape)} is not an NCHW colour image")
+        raise UnsupportedModelError(
+            f"input {spec.name} {list(spec.shape)} is not an NCHW colour image"
+        )
     if spec.dtype != "float32":
         raise UnsupportedModelError(f"input {spec.name} is {spec.dtype}; float32 expected")
     height, width = spec.shape[2], spec.shape[3]

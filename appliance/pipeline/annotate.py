@@ -33,5 +33,7 @@ def draw_detections(image: np.ndarray, detections: Iterable[Detection]) -> np.nd
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
         top = max(p1[1], th + base + 2)
         cv2.rectangle(canvas, (p1[0], top - th - base - 2), (p1[0] + tw + 4, top), colour, -1)
-        cv2.putText(canvas, text, (p1[0] + 2, top - base), _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+        cv2.putText(
+            canvas, text, (p1[0] + 2, top - base), _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA
+        )
     return canvas

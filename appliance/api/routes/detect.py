@@ -11,9 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
 from appliance.api.context import REQUEST_ID
-from appliance.api.openapi import error_responses
 from appliance.api.deps import DetectionDep, RecorderDep, ServicesDep
-from appliance.api.schemas import BatchResponse, DetectResponse, ErrorBody, ErrorDetail, StreamError, StreamResult
+from appliance.api.openapi import error_responses
+from appliance.api.schemas import (
+    BatchResponse,
+    DetectResponse,
+    ErrorBody,
+    ErrorDetail,
+    StreamError,
+    StreamResult,
+)
 from appliance.api.uploads import read_images
 from appliance.domain import DetectionResult, DetectParams
 from appliance.errors import ApplianceError, InvalidInputError
@@ -34,8 +41,12 @@ class DetectQuery(BaseModel):
     max_det: int = Field(300, ge=1, le=1000, description="Most detections per image.")
 
     def params(self, detection: DetectionService) -> DetectParams:
-        classes = [c.strip() for c in self.classes.split(",") if c.strip()] if self.classes else None
-        return detection.params(self.model, conf=self.conf, iou=self.iou, max_det=self.max_det, classes=classes)
+        classes = (
+            [c.strip() for c in self.classes.split(",") if c.strip()] if self.classes else None
+        )
+        return detection.params(
+            self.model, conf=self.conf, iou=self.iou, max_det=self.max_det, classes=classes
+        )
 
 
 class SingleQuery(DetectQuery):
@@ -143,7 +154,9 @@ async def detect_ws(
         tasks.cancel_scope.cancel()
 
 
-async def _receive_frames(websocket: WebSocket, stream: DetectStream, send_lock: anyio.Lock) -> None:
+async def _receive_frames(
+    websocket: WebSocket, stream: DetectStream, send_lock: anyio.Lock
+) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -171,10 +184,14 @@ async def _answer_frames(
 async def _send(websocket: WebSocket, reply: StreamReply, send_lock: anyio.Lock) -> bool:
     """Send one reply; False once the client has gone."""
     if reply.result is not None:
-        body = StreamResult(seq=reply.seq, dropped=reply.dropped, **DetectResponse.of(reply.result).model_dump())
+        body = StreamResult(
+            seq=reply.seq, dropped=reply.dropped, **DetectResponse.of(reply.result).model_dump()
+        )
     else:
         assert reply.error is not None
-        detail = ErrorDetail(code=reply.error.code, message=reply.error.message, request_id=REQUEST_ID.get())
+        detail = ErrorDetail(
+            code=reply.error.code, message=reply.error.message, request_id=REQUEST_ID.get()
+        )
         body = StreamError(error=detail, seq=reply.seq, dropped=reply.dropped)
     try:
         async with send_lock:

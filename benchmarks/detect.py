@@ -1,0 +1,196 @@
+"""Detection speed: raw engine, in-process path, and POST /v1/detect over real uvicorn.
+
+    .venv/bin/python benchmarks/detect.py [--frames 200] [--json out.json]
+
+Everything runs in one invocation so the ratios compare like with like on a noisy machine.
+Targets (issue 2, 2-core CPU): HTTP p50 overhead over the in-process path <= 3 ms, and
+8-client HTTP throughput >= 0.9 x the in-process path's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the test scene: real photos with known objects
+
+from helpers import compose_scene  # noqa: E402
+
+from appliance.domain import DetectParams  # noqa: E402
+from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
+from appliance.imaging import decode_image  # noqa: E402
+from appliance.models.decode import letterbox, to_tensor  # noqa: E402
+from appliance.models.demo import demo_model_path  # noqa: E402
+from appliance.models.detector import DecodedImage, Detector  # noqa: E402
+
+
+def summarise(name: str, latencies_ms: list[float], elapsed_s: float) -> dict[str, float | str]:
+    ordered = sorted(latencies_ms)
+    return {
+        "path": name,
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "per_s": round(len(ordered) / elapsed_s, 1),
+    }
+
+
+def timed(name: str, frames: int, step: Callable[[], object]) -> dict[str, float | str]:
+    for _ in range(5):
+        step()
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(frames):
+        t = time.perf_counter()
+        step()
+        latencies.append((time.perf_counter() - t) * 1000)
+    return summarise(name, latencies, time.perf_counter() - start)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "appliance",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        data_dir,
+    ]
+    env = {**os.environ, "APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the service did not become ready in 60 s")
+
+
+def http_clients(port: int, body: bytes, clients: int, per_client: int) -> dict[str, float | str]:
+    path = "/v1/detect"
+    latencies: list[float] = []
+    lock = threading.Lock()
+    headers = {"Content-Type": "image/jpeg"}
+
+    def post(connection: http.client.HTTPConnection) -> None:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"/v1/detect answered {response.status}")
+
+    def run() -> None:
+        # The stdlib client: the load generator shares the CPUs, so it must cost little.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(3):
+            post(connection)
+        mine = []
+        barrier.wait()
+        for _ in range(per_client):
+            t = time.perf_counter()
+            post(connection)
+            mine.append((time.perf_counter() - t) * 1000)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    barrier = threading.Barrier(clients + 1)
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return summarise(
+        f"HTTP /v1/detect, {clients} client(s)", latencies, time.perf_counter() - start
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    jpeg = compose_scene().jpeg()
+    detector = Detector.load("demo", demo_model_path(), OnnxRuntimeConfig(providers=("cpu",)))
+    pixels, _ = decode_image(jpeg, 50_000_000)
+    tensor = to_tensor([letterbox(pixels, detector.input_hw, detector.fill)[0]])
+    params = DetectParams()
+
+    def in_process() -> object:
+        decoded = DecodedImage(*decode_image(jpeg, 50_000_000))
+        return detector.detect([decoded], params)
+
+    rows = [
+        timed("raw engine (416x416 tensor)", args.frames, lambda: detector.engine.infer(tensor)),
+        timed("in-process decode+pre+infer+post", args.frames, in_process),
+    ]
+    detector.close()
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = free_port()
+        server = start_server(port, data_dir)
+        try:
+            rows.append(http_clients(port, jpeg, clients=1, per_client=args.frames))
+            rows.append(http_clients(port, jpeg, clients=8, per_client=max(1, args.frames // 8)))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+    inproc, http1, http8 = rows[1], rows[2], rows[3]
+    overhead = round(float(http1["p50_ms"]) - float(inproc["p50_ms"]), 2)
+    ratio = round(float(http8["per_s"]) / float(inproc["per_s"]), 3)
+    report = {
+        "machine": f"{os.cpu_count()} CPUs, {sys.platform}",
+        "image": "1280x720 JPEG scene (3 photos)",
+        "rows": rows,
+        "http_p50_overhead_ms": overhead,
+        "http8_throughput_ratio": ratio,
+        "targets": {"http_p50_overhead_ms": "<= 3", "http8_throughput_ratio": ">= 0.9"},
+        "met": {"overhead": overhead <= 3, "throughput": ratio >= 0.9},
+    }
+    line = "{:<40} {:>5} {:>8} {:>8} {:>7}"
+    print(line.format("path", "n", "p50 ms", "p95 ms", "per s"))
+    for row in rows:
+        print(line.format(row["path"], row["n"], row["p50_ms"], row["p95_ms"], row["per_s"]))
+    print(f"HTTP p50 overhead: {overhead} ms (<= 3); 8-client throughput ratio: {ratio} (>= 0.9)")
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

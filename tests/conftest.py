@@ -1,0 +1,40 @@
+"""Shared fixtures: the composed scene, settings on a temporary data dir, a real app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from helpers import Scene, compose_scene, wait_ready
+
+from appliance.app import create_app
+from appliance.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def scene() -> Scene:
+    return compose_scene()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", models=["demo"], intra_op_threads=2)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on a real app whose lifespan ran and whose models are warm."""
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://appliance") as http:
+            await wait_ready(http)
+            yield http

@@ -9,14 +9,23 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from appliance import __version__
+from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import RequestContextMiddleware
-from appliance.api.routes import detect, health
+from appliance.api.routes import detect, detect_ws, health
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.recorder import DetectionRecorder
 from appliance.settings import Settings
+
+WEBSOCKET_DOC = """
+**WebSocket `/v1/detect/ws`** (query: `model`, `conf`, `iou`, `classes`, `max_det`): send each
+frame as one binary JPEG/PNG/WebP message. Each processed frame is answered with the
+`DetectResponse` JSON plus `seq` (the frame's number, from 1) and `dropped` (frames skipped so
+far because a newer one arrived first). A bad frame is answered with the error body plus `seq`;
+the socket stays open.
+"""
 
 
 def build_services(settings: Settings) -> Services:
@@ -60,11 +69,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Edge inference appliance",
         version=__version__,
         summary="Object detection on local cameras and uploaded images",
+        description=WEBSOCKET_DOC,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(detect.router)
+    app.include_router(detect_ws.router)
     return app

@@ -12,10 +12,13 @@ from appliance import __version__
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import RequestContextMiddleware
-from appliance.api.routes import detect, detect_ws, health
+from appliance.api.routes import camera_streams, cameras, detect, detect_ws, events, health
+from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
+from appliance.services.events import EventBus
 from appliance.services.recorder import DetectionRecorder
 from appliance.settings import Settings
 
@@ -40,10 +43,21 @@ def build_services(settings: Settings) -> Services:
         config,
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
     )
+    events = EventBus()
+    cameras = CameraService(
+        ConfigStore(settings.data_dir / "config.json"),
+        detection,
+        events,
+        timing=CaptureTiming(
+            stall_after_s=settings.stall_after_s, reconnect_after_s=settings.reconnect_after_s
+        ),
+    )
     return Services(
         detection=detection,
         recorder=DetectionRecorder(),
         uploads=UploadLimits(max_body_bytes=settings.max_upload_bytes),
+        cameras=cameras,
+        events=events,
     )
 
 
@@ -56,14 +70,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        loading = asyncio.create_task(services.start(), name="load-models")
+        tasks = [
+            asyncio.create_task(services.start(), name="start-services"),
+            asyncio.create_task(services.cameras.watch_stalls(), name="watch-stalls"),
+        ]
         try:
             yield
         finally:
-            loading.cancel()
-            with suppress(asyncio.CancelledError):
-                await loading
-            services.close()
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(services.close)
 
     app = FastAPI(
         title="Edge inference appliance",
@@ -81,4 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(detect.router)
     app.include_router(detect_ws.router)
+    app.include_router(cameras.router)
+    app.include_router(camera_streams.router)
+    app.include_router(events.router)
     return app

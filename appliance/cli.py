@@ -42,37 +42,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from appliance.app import create_app
     from appliance.logging import setup_logging
+    from appliance.server import serve
     from appliance.settings import Settings
 
-    flags = {
-        k: getattr(args, k)
-        for k in ("host", "port", "data_dir", "models", "providers", "log_level")
-    }
+    names = ("host", "port", "data_dir", "models", "providers", "log_level")
+    flags = {name: getattr(args, name) for name in names}
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         print(f"appliance: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
-    app = create_app(settings)
-    shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{shown}:{settings.port}"
-    print(f"appliance {__version__}: {url}/docs  (data in {settings.data_dir})")
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,  # our middleware writes one line per request, with its id
-        timeout_graceful_shutdown=settings.graceful_shutdown_s,
-        ws_max_size=settings.max_upload_bytes,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    serve(settings)
     return 0
 
 

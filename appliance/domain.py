@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +60,33 @@ class DetectParams:
     iou: float = 0.45
     max_det: int = 300
     classes: frozenset[int] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One captured picture. `captured_at` is wall-clock (for clients), `captured_mono` is
+    the monotonic clock (for latencies)."""
+
+    camera_id: str
+    frame_id: int
+    captured_at: float
+    captured_mono: float
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProcessedFrame:
+    """A frame with what the model found in it and how long each stage took (ms)."""
+
+    frame: Frame
+    result: DetectionResult
+    stages_ms: dict[str, float]
+
+
+class CameraState(str, enum.Enum):
+    STARTING = "starting"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    RECONNECTING = "reconnecting"
+    STOPPED = "stopped"
+    FAILED = "failed"

@@ -50,6 +50,12 @@ class ModelNotFoundError(NotFoundError):
     code = "model_not_found"
 
 
+class ConflictError(ApplianceError):
+    """The request clashes with the current state (an id in use, a model that is active)."""
+
+    code = "conflict"
+
+
 class NotReadyError(ApplianceError):
     """The service is up but cannot serve this yet (models still loading or failed)."""
 
@@ -80,3 +86,15 @@ class DarknetImportError(ModelError):
     """A Darknet cfg/weights pair that cannot be converted."""
 
     code = "darknet_import_failed"
+
+
+class SourceError(ApplianceError):
+    """A camera or video source that cannot be opened or read. Workers retry these."""
+
+    code = "source_error"
+
+
+class InvalidSourceError(InvalidInputError):
+    """A source URI that is malformed or not allowed."""
+
+    code = "invalid_source"

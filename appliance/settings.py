@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted request body.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image area.")
     max_batch_images: int = Field(16, ge=1, le=256)
+    stall_after_s: float = Field(3.0, gt=0, description="No frame this long: a camera stalled.")
+    reconnect_after_s: float = Field(5.0, gt=0, description="…and is reconnected after this long.")
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     graceful_shutdown_s: float = Field(5.0, ge=0)
 

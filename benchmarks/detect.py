@@ -68,6 +68,8 @@ def free_port() -> int:
 
 
 def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
+    # No cameras: the detect path alone is measured, not a demo camera sharing the CPU.
+    (Path(data_dir) / "config.json").write_text('{"schema_version": 1, "cameras": []}')
     command = [
         sys.executable,
         "-m",

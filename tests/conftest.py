@@ -26,7 +26,12 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", models=["demo"], intra_op_threads=2)
+    """Settings on a fresh data dir whose saved configuration has no cameras, so API tests
+    do not share the CPU with the demo camera (camera tests add their own)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "config.json").write_text('{"schema_version": 1, "cameras": []}')
+    return Settings(data_dir=data_dir, models=["demo"], intra_op_threads=2)
 
 
 @pytest.fixture

@@ -69,3 +69,13 @@ def inside(box: object, rect: tuple[int, int, int, int]) -> bool:
         return False
     overlap = max(0.0, min(x2, rx2) - max(x1, rx1)) * max(0.0, min(y2, ry2) - max(y1, ry1))
     return overlap >= 0.75 * (x2 - x1) * (y2 - y1)
+
+
+def write_clip(path: Path, frames: int = 30, fps: float = 15.0) -> Path:
+    """A short MJPG clip of the photo scene panning sideways, written with OpenCV."""
+    scene = cv2.resize(compose_scene().pixels, (640, 360))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 360))
+    for index in range(frames):
+        writer.write(np.roll(scene, index * 4, axis=1))
+    writer.release()
+    return path

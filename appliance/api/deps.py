@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from appliance.services.cameras import CameraService
 from appliance.services.container import Services
 from appliance.services.detection import DetectionService
+from appliance.services.events import EventBus
 from appliance.services.recorder import DetectionRecorder
 
 
@@ -28,3 +30,15 @@ def get_recorder(services: Annotated[Services, Depends(get_services)]) -> Detect
 ServicesDep = Annotated[Services, Depends(get_services)]
 DetectionDep = Annotated[DetectionService, Depends(get_detection)]
 RecorderDep = Annotated[DetectionRecorder, Depends(get_recorder)]
+
+
+def get_cameras(services: Annotated[Services, Depends(get_services)]) -> CameraService:
+    return services.cameras
+
+
+def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus:
+    return services.events
+
+
+CamerasDep = Annotated[CameraService, Depends(get_cameras)]
+EventsDep = Annotated[EventBus, Depends(get_events)]

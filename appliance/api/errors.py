@@ -21,6 +21,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
     (errors.UnsupportedMediaTypeError, 415),
     (errors.InvalidInputError, 422),
     (errors.NotFoundError, 404),
+    (errors.ConflictError, 409),
     (errors.NotReadyError, 503),
     (errors.InferenceError, 500),
     (errors.ModelError, 422),
@@ -48,7 +49,9 @@ def error_response(
 async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ApplianceError)
     status = status_for(exc)
-    if status >= 500:
+    if status == 503:
+        logger.warning("{} unavailable: {}", request.url.path, exc.message)
+    elif status >= 500:
         logger.opt(exception=exc).error("{} failed: {}", request.url.path, exc.message)
     headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
     return error_response(status, exc.code, exc.message, headers=headers)

@@ -7,7 +7,8 @@ from typing import Any
 from appliance.api.schemas import ErrorBody
 
 _MEANING = {
-    404: "Unknown model",
+    404: "Unknown model or camera",
+    409: "Conflicts with the current state (e.g. an id already in use)",
     413: "Body over the upload limit, or an image over the pixel limit",
     415: "Not a JPEG, PNG or WebP content type",
     422: "Invalid parameters, or bytes that are not a decodable image",

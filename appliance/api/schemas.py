@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.domain import DetectionResult
+from appliance.domain import Detection, DetectionResult, ProcessedFrame
 
 
 class Schema(BaseModel):
@@ -34,6 +34,11 @@ class DetectionOut(Schema):
     class_id: int
     confidence: float
     box: Box = Field(description="Corners in the original image's pixels.")
+
+
+def _detection_out(d: Detection) -> DetectionOut:
+    box = Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2)
+    return DetectionOut(label=d.label, class_id=d.class_id, confidence=d.confidence, box=box)
 
 
 class ModelOut(Schema):
@@ -66,15 +71,7 @@ class DetectResponse(Schema):
         return cls(
             model=ModelOut(name=result.model.name, version=result.model.version),
             image=ImageSize(width=result.width, height=result.height),
-            detections=[
-                DetectionOut(
-                    label=d.label,
-                    class_id=d.class_id,
-                    confidence=d.confidence,
-                    box=Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2),
-                )
-                for d in result.detections
-            ],
+            detections=[_detection_out(d) for d in result.detections],
             timings=Timings(
                 decode_ms=t.decode_ms,
                 preprocess_ms=t.preprocess_ms,
@@ -118,3 +115,46 @@ class LoadedModelOut(Schema):
 class Readiness(Schema):
     status: str
     models: list[LoadedModelOut]
+
+
+class Percentiles(Schema):
+    p50: float
+    p95: float
+
+
+class CameraStatusOut(Schema):
+    state: str = Field(description="starting, streaming, stalled, reconnecting, stopped, failed")
+    fps_in: float = Field(description="Frames captured per second.")
+    fps_out: float = Field(description="Frames inferred per second.")
+    frame_age_s: float | None = Field(description="Seconds since the newest captured frame.")
+    frames: int
+    reconnects: int
+    last_error: str | None
+    inference_error: str | None
+    viewers: int
+    stages: dict[str, Percentiles] = Field(description="Per-stage latency in ms, recent frames.")
+
+
+class FrameMessage(Schema):
+    """One processed camera frame, as sent on WS /v1/cameras/{id}/ws."""
+
+    camera: str
+    frame_id: int
+    captured_at: float = Field(description="Unix time the frame was captured.")
+    model: ModelOut
+    image: ImageSize
+    detections: list[DetectionOut]
+    timings: dict[str, float] = Field(description="Stage latencies of this frame in ms.")
+
+    @classmethod
+    def of(cls, processed: ProcessedFrame) -> FrameMessage:
+        frame, result = processed.frame, processed.result
+        return cls(
+            camera=frame.camera_id,
+            frame_id=frame.frame_id,
+            captured_at=round(frame.captured_at, 4),
+            model=ModelOut(name=result.model.name, version=result.model.version),
+            image=ImageSize(width=result.width, height=result.height),
+            detections=[_detection_out(d) for d in result.detections],
+            timings=processed.stages_ms,
+        )

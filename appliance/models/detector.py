@@ -73,18 +73,23 @@ class Detector:
         self.detect([DecodedImage(blank)], DetectParams())
         return (time.perf_counter() - start) * 1000
 
-    def detect(self, images: Sequence[DecodedImage], params: DetectParams) -> list[DetectionResult]:
-        """Detect objects in each image; a dynamic-batch model runs them as one batch."""
+    def detect(
+        self, images: Sequence[DecodedImage], params: DetectParams | Sequence[DetectParams]
+    ) -> list[DetectionResult]:
+        """Detect objects in each image; a dynamic-batch model runs them as one batch.
+        `params` applies to all images, or gives each image its own (cameras in one batch)."""
         if not images:
             return []
+        each = [params] * len(images) if isinstance(params, DetectParams) else list(params)
         chunk = len(images) if self.dynamic_batch else 1
         results: list[DetectionResult] = []
         for start in range(0, len(images), chunk):
-            results.extend(self._detect_batch(images[start : start + chunk], params))
+            end = start + chunk
+            results.extend(self._detect_batch(images[start:end], each[start:end]))
         return results
 
     def _detect_batch(
-        self, images: Sequence[DecodedImage], params: DetectParams
+        self, images: Sequence[DecodedImage], params: Sequence[DetectParams]
     ) -> list[DetectionResult]:
         t0 = time.perf_counter()
         placed = [letterbox(image.pixels, self.input_hw, self.fill) for image in images]
@@ -98,7 +103,7 @@ class Detector:
                 f"model returned {output.shape[0]} results for {len(images)} images"
             )
         detections = [
-            self._decode(output[i], box, image.pixels.shape[:2], params)
+            self._decode(output[i], box, image.pixels.shape[:2], params[i])
             for i, (image, (_, box)) in enumerate(zip(images, placed, strict=True))
         ]
         t3 = time.perf_counter()

@@ -3,9 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+class LatestSlot(Generic[T]):
+    """Holds the newest value for any number of threads. Each value gets a version number, so
+    a consumer asks for "newer than what I had" and skips whatever it missed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value: T | None = None
+        self._version = 0
+        self._taken = 0
+
+    def put(self, value: T) -> int:
+        with self._cond:
+            self._value = value
+            self._version += 1
+            self._cond.notify_all()
+            return self._version
+
+    def peek(self) -> tuple[int, T | None]:
+        with self._cond:
+            return self._version, self._value
+
+    def wait_newer(self, version: int, timeout: float) -> tuple[int, T | None]:
+        """The newest value once its version exceeds `version`, or the current one on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._version > version, timeout)
+            return self._version, self._value
+
+    def mark_taken(self, version: int) -> None:
+        """A consumer has the value of `version` (lets a lossless producer go on)."""
+        with self._cond:
+            self._taken = max(self._taken, version)
+            self._cond.notify_all()
+
+    def wait_taken(self, version: int, timeout: float) -> bool:
+        """Block until a consumer took `version`: backpressure for sources that must not
+        drop frames (files read as fast as possible)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._taken >= version, timeout)
 
 
 class AsyncLatestSlot(Generic[T]):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.services.detection import DetectionService
+from loguru import logger
+
+from appliance.errors import ApplianceError
+from appliance.services.cameras import CameraService
+from appliance.services.detection import DetectionService, ServiceState
+from appliance.services.events import EventBus
 from appliance.services.recorder import DetectionRecorder
 
 
@@ -18,9 +23,20 @@ class Services:
     detection: DetectionService
     recorder: DetectionRecorder
     uploads: UploadLimits
+    cameras: CameraService
+    events: EventBus
 
     async def start(self) -> None:
+        """Load the models, then start the cameras that use them."""
         await self.detection.start()
+        if self.detection.readiness.state is not ServiceState.READY:
+            logger.error("cameras not started: the models did not load")
+            return
+        try:
+            await self.cameras.start()
+        except ApplianceError as exc:
+            logger.error("cameras not started: {}", exc.message)
 
     def close(self) -> None:
+        self.cameras.close()
         self.detection.close()

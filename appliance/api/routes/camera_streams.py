@@ -1,0 +1,131 @@
+"""Live output of a camera: snapshot, MJPEG stream and WebSocket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Query, WebSocket
+from fastapi.responses import Response, StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from appliance.api.deps import CamerasDep
+from appliance.api.openapi import error_responses
+from appliance.api.schemas import FrameMessage
+from appliance.errors import NotReadyError
+
+router = APIRouter(prefix="/v1/cameras", tags=["streams"])
+BOUNDARY = "frame"
+Annotate = Annotated[bool, Query(description="0: the raw frame without boxes")]
+
+
+@router.get(
+    "/{camera_id}/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404, 503)},
+    summary="The newest processed frame as JPEG",
+)
+async def snapshot(camera_id: str, cameras: CamerasDep, annotate: Annotate = True) -> Response:
+    broadcaster = cameras.broadcaster(camera_id)
+    with broadcaster.watching(annotate):
+        got = await broadcaster.next_encoded(annotate, after=0, timeout=5.0)
+    if got is None:
+        raise NotReadyError(f"camera {camera_id!r} has no frame yet", retry_after=1.0)
+    frame = got[1]
+    headers = {"X-Frame-Id": str(frame.processed.frame.frame_id), "Cache-Control": "no-store"}
+    return Response(frame.jpeg, media_type="image/jpeg", headers=headers)
+
+
+@router.get(
+    "/{camera_id}/stream.mjpg",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}},
+        **error_responses(404),
+    },
+    summary="Live MJPEG stream (annotated unless annotate=0)",
+)
+async def stream(
+    camera_id: str,
+    cameras: CamerasDep,
+    annotate: Annotate = True,
+    fps: Annotated[float | None, Query(gt=0, le=60, description="Cap on frames per second")] = None,
+) -> StreamingResponse:
+    broadcaster = cameras.broadcaster(camera_id)
+
+    async def parts() -> AsyncIterator[bytes]:
+        version, next_at = 0, 0.0
+        with broadcaster.watching(annotate):
+            while not broadcaster.closed:
+                got = await broadcaster.next_encoded(annotate, version, timeout=2.0)
+                if got is None:
+                    continue
+                version, frame = got
+                yield _part(frame.jpeg)
+                broadcaster.record_delivery((time.monotonic() - frame.encoded_mono) * 1000)
+                if fps:
+                    next_at = max(next_at + 1 / fps, time.monotonic())
+                    await anyio.sleep(next_at - time.monotonic())
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers=headers
+    )
+
+
+def _part(jpeg: bytes) -> bytes:
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+    return head.encode() + jpeg + b"\r\n"
+
+
+@router.websocket("/{camera_id}/ws")
+async def camera_ws(
+    websocket: WebSocket,
+    camera_id: str,
+    cameras: CamerasDep,
+    video: Annotated[bool, Query()] = True,
+    annotate: Annotated[bool, Query()] = True,
+) -> None:
+    """Per processed frame: a JSON message, then (unless video=0) the JPEG as binary."""
+    broadcaster = cameras.broadcaster(camera_id)
+    await websocket.accept()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_send_frames, websocket, broadcaster, video, annotate, tasks.cancel_scope)
+        await _wait_for_close(websocket)
+        tasks.cancel_scope.cancel()
+
+
+async def _wait_for_close(websocket: WebSocket) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass  # this socket only sends; anything the client says is ignored
+
+
+async def _send_frames(websocket, broadcaster, video: bool, annotate: bool, scope) -> None:
+    version = 0
+    try:
+        if video:
+            with broadcaster.watching(annotate):
+                while not broadcaster.closed:
+                    got = await broadcaster.next_encoded(annotate, version)
+                    if got is not None:
+                        version, encoded = got
+                        await websocket.send_text(
+                            FrameMessage.of(encoded.processed).model_dump_json()
+                        )
+                        await websocket.send_bytes(encoded.jpeg)
+                        broadcaster.record_delivery(
+                            (time.monotonic() - encoded.encoded_mono) * 1000
+                        )
+        else:
+            while not broadcaster.closed:
+                got = await broadcaster.next_processed(version)
+                if got is not None:
+                    version, processed = got
+                    await websocket.send_text(FrameMessage.of(processed).model_dump_json())
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    if broadcaster.closed:
+        await websocket.close(code=1001, reason="camera removed or server stopping")
+    scope.cancel()

@@ -1,0 +1,185 @@
+"""Encode once, fan out: one camera's processed frames to any number of viewers.
+
+The inference worker publishes each processed frame here. An encoder thread annotates and
+JPEG-encodes it, once per variant (annotated or raw) and only while some viewer watches that
+variant; every viewer then gets the same bytes. Viewers only ever take the newest frame, so a
+slow one skips frames and can neither slow the pipeline nor grow memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from loguru import logger
+
+from appliance.domain import ProcessedFrame
+from appliance.imaging import encode_jpeg
+from appliance.pipeline.annotate import draw_detections, draw_overlay
+from appliance.pipeline.latest import LatestSlot
+from appliance.pipeline.stats import RateMeter, StageLatencies
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EncodedFrame:
+    processed: ProcessedFrame
+    jpeg: bytes
+    annotated: bool
+    encoded_mono: float
+
+
+class _AsyncWaiters:
+    """Wakes asyncio tasks (on any loop) from other threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    @contextmanager
+    def waiter(self) -> Iterator[asyncio.Event]:
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(entry)
+        try:
+            yield entry[1]
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)
+
+    def wake_all(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+
+class Broadcaster:
+    def __init__(self, camera_id: str, *, quality: int = 80) -> None:
+        self.camera_id = camera_id
+        self.processed: LatestSlot[ProcessedFrame] = LatestSlot()
+        self.stages = StageLatencies()
+        self.fps_out = RateMeter()
+        self._quality = quality
+        self._variants = {True: LatestSlot[EncodedFrame](), False: LatestSlot[EncodedFrame]()}
+        self._viewers = {True: 0, False: 0}
+        self._lock = threading.Lock()
+        self._waiters = _AsyncWaiters()
+        self._closed = threading.Event()
+        self.encodes = 0
+        self._thread = threading.Thread(
+            target=self._encode_loop, name=f"encode-{camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    # --- producer side (inference thread) ------------------------------------------------
+
+    def publish(self, processed: ProcessedFrame) -> None:
+        self.fps_out.tick()
+        self.stages.add(processed.stages_ms)
+        self.processed.put(processed)
+        self._waiters.wake_all()
+
+    def close(self) -> None:
+        """End every stream of this camera now (camera removed, or shutdown). Never blocks."""
+        self._closed.set()
+        self.processed.put(self.processed.peek()[1])  # type: ignore[arg-type]  # wake encoder
+        self._waiters.wake_all()
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # --- consumer side (asyncio) ---------------------------------------------------------
+
+    @contextmanager
+    def watching(self, annotated: bool) -> Iterator[None]:
+        """Count a viewer of one variant for as long as it watches."""
+        with self._lock:
+            self._viewers[annotated] += 1
+        self.processed.put(self.processed.peek()[1])  # type: ignore[arg-type]  # encode now
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._viewers[annotated] -= 1
+
+    @property
+    def viewers(self) -> int:
+        with self._lock:
+            return sum(self._viewers.values())
+
+    async def next_encoded(
+        self, annotated: bool, after: int, timeout: float = 5.0
+    ) -> tuple[int, EncodedFrame] | None:
+        """The newest encoded frame newer than version `after`; None once closed or timed out."""
+        return await self._next(self._variants[annotated], after, timeout)
+
+    async def next_processed(
+        self, after: int, timeout: float = 5.0
+    ) -> tuple[int, ProcessedFrame] | None:
+        return await self._next(self.processed, after, timeout)
+
+    def latest_encoded(self, annotated: bool) -> EncodedFrame | None:
+        return self._variants[annotated].peek()[1]
+
+    def record_delivery(self, ms: float) -> None:
+        self.stages.add({"delivery_ms": ms})
+
+    async def _next(self, slot: LatestSlot, after: int, timeout: float):
+        deadline = time.monotonic() + timeout
+        while not self._closed.is_set():
+            with self._waiters.waiter() as changed:
+                version, value = slot.peek()
+                if value is not None and version > after:
+                    return version, value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return None
+        return None
+
+    # --- encoder thread ------------------------------------------------------------------
+
+    def _encode_loop(self) -> None:
+        version = 0
+        while not self._closed.is_set():
+            version, processed = self.processed.wait_newer(version, timeout=1.0)
+            if processed is None or self._closed.is_set():
+                continue
+            with self._lock:
+                wanted = [variant for variant, count in self._viewers.items() if count > 0]
+            for annotated in wanted:
+                try:
+                    self._encode(processed, annotated)
+                except Exception as exc:  # one bad frame must not end the stream
+                    logger.opt(exception=exc).error("encoding for {} failed", self.camera_id)
+            if wanted:
+                self._waiters.wake_all()
+
+    def _encode(self, processed: ProcessedFrame, annotated: bool) -> None:
+        slot = self._variants[annotated]
+        current = slot.peek()[1]
+        if current is not None and current.processed is processed:
+            return  # this frame is already out in this variant
+        start = time.monotonic()
+        pixels = processed.frame.pixels
+        if annotated:
+            latency_ms = (start - processed.frame.captured_mono) * 1000
+            pixels = draw_detections(pixels, processed.result.detections)
+            draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms")
+        jpeg = encode_jpeg(pixels, self._quality)
+        done = time.monotonic()
+        self.encodes += 1
+        self.stages.add({"encode_ms": round((done - start) * 1000, 3)})
+        slot.put(EncodedFrame(processed, jpeg, annotated, done))

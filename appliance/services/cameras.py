@@ -1,0 +1,294 @@
+"""Cameras as a service: configuration, persistence, and the running pipeline of each."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from appliance.config import CameraConfig, ConfigStore, RuntimeConfig
+from appliance.domain import CameraState
+from appliance.errors import ConflictError, NotFoundError
+from appliance.pipeline.broadcast import Broadcaster
+from appliance.pipeline.camera import Backoff, CameraWorker, CaptureStatus
+from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.services.detection import DetectionService
+from appliance.services.events import EventBus
+from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
+
+DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
+_CAPTURE_FIELDS = ("uri", "model", "width", "height")
+SourceFactory = Callable[[CameraConfig], FrameSource]
+
+
+@dataclass(frozen=True)
+class CaptureTiming:
+    stall_after_s: float = 3.0
+    reconnect_after_s: float = 5.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """A camera's configuration and how it is doing right now."""
+
+    config: CameraConfig
+    capture: CaptureStatus
+    fps_out: float
+    viewers: int
+    stages: dict[str, dict[str, float]]
+    inference_error: str | None
+
+
+class CameraNotFoundError(NotFoundError):
+    code = "camera_not_found"
+
+
+class _Running:
+    """The live parts of one started camera."""
+
+    def __init__(self, worker: CameraWorker, feed: CameraFeed, inference: InferenceWorker):
+        self.worker, self.feed, self.inference = worker, feed, inference
+
+
+class CameraService:
+    def __init__(
+        self,
+        store: ConfigStore,
+        detection: DetectionService,
+        events: EventBus,
+        *,
+        timing: CaptureTiming | None = None,
+        source_factory: SourceFactory | None = None,
+    ) -> None:
+        self._store = store
+        self._detection = detection
+        self._events = events
+        self._timing = timing or CaptureTiming()
+        self._source_factory = source_factory or self._open_source
+        self._configs: dict[str, CameraConfig] = {}
+        self._broadcasters: dict[str, Broadcaster] = {}
+        self._running: dict[str, _Running] = {}
+        self._inference: dict[str, InferenceWorker] = {}
+        self._errors: dict[str, str | None] = {}
+        self._lock = threading.RLock()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore the saved cameras (the demo camera on a first start) and start them."""
+        saved = self._store.load()
+        cameras = saved.cameras if saved is not None else [DEMO_CAMERA]
+        for config in cameras:
+            self._configs[config.id] = config
+            self._broadcasters[config.id] = Broadcaster(config.id)
+        for config in cameras:
+            if config.enabled:
+                await asyncio.to_thread(self._start_runtime, config)
+
+    async def watch_stalls(self, every_s: float = 0.5) -> None:
+        """Runs for the life of the app: capture threads blocked in read() can't see stalls."""
+        while True:
+            with self._lock:
+                workers = [running.worker for running in self._running.values()]
+            for worker in workers:
+                worker.check_stall()
+            await asyncio.sleep(every_s)
+
+    def end_streams(self) -> None:
+        """Shutdown began: end every open stream now so it does not hold the server up."""
+        for broadcaster in list(self._broadcasters.values()):
+            broadcaster.close()
+
+    def close(self) -> None:
+        with self._lock:
+            ids = list(self._running)
+        for camera_id in ids:
+            self._stop_runtime(camera_id)
+        for worker in self._inference.values():
+            worker.stop()
+        self._inference.clear()
+        self.end_streams()
+        for broadcaster in list(self._broadcasters.values()):
+            broadcaster.join()
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def list(self) -> list[CameraView]:
+        with self._lock:
+            ids = list(self._configs)
+        return [self.get(camera_id) for camera_id in ids]
+
+    def get(self, camera_id: str) -> CameraView:
+        with self._lock:
+            config = self._require(camera_id)
+            running = self._running.get(camera_id)
+            broadcaster = self._broadcasters[camera_id]
+        capture = (
+            running.worker.status()
+            if running is not None
+            else CaptureStatus(CameraState.STOPPED, 0.0, None, 0, 0, None)
+        )
+        return CameraView(
+            config=_redacted(config),
+            capture=capture,
+            fps_out=broadcaster.fps_out.rate() if running is not None else 0.0,
+            viewers=broadcaster.viewers,
+            stages=broadcaster.stages.summary(),
+            inference_error=self._errors.get(camera_id),
+        )
+
+    def broadcaster(self, camera_id: str) -> Broadcaster:
+        with self._lock:
+            self._require(camera_id)
+            return self._broadcasters[camera_id]
+
+    # --- changes ---------------------------------------------------------------------------
+
+    async def create(self, config: CameraConfig) -> CameraView:
+        self._validate(config)
+        with self._lock:
+            if config.id in self._configs:
+                raise ConflictError(f"a camera with id {config.id!r} exists")
+            self._configs[config.id] = config
+            self._broadcasters[config.id] = Broadcaster(config.id)
+            self._save()
+        self._events.publish("camera.created", camera=config.id)
+        if config.enabled:
+            await asyncio.to_thread(self._start_runtime, config)
+        return self.get(config.id)
+
+    async def update(self, camera_id: str, changes: dict[str, Any]) -> CameraView:
+        """Apply changed fields; the camera restarts only if how it captures changed."""
+        with self._lock:
+            current = self._require(camera_id)
+        updated = CameraConfig.model_validate({**current.model_dump(), **changes, "id": camera_id})
+        self._validate(updated)
+        with self._lock:
+            self._configs[camera_id] = updated
+            self._save()
+        restart = any(getattr(current, k) != getattr(updated, k) for k in _CAPTURE_FIELDS)
+        with self._lock:
+            running = self._running.get(camera_id)
+        if running is not None and updated.enabled and not restart:
+            running.feed.params = self._params(updated)  # read per frame by the scheduler
+            running.feed.fps_limit = updated.fps_limit
+        else:
+            await asyncio.to_thread(self._stop_runtime, camera_id)
+            if updated.enabled:
+                await asyncio.to_thread(self._start_runtime, updated)
+        self._events.publish("camera.updated", camera=camera_id, fields=sorted(changes))
+        return self.get(camera_id)
+
+    async def delete(self, camera_id: str) -> None:
+        with self._lock:
+            self._require(camera_id)
+        await asyncio.to_thread(self._stop_runtime, camera_id)
+        with self._lock:
+            del self._configs[camera_id]
+            broadcaster = self._broadcasters.pop(camera_id)
+            self._errors.pop(camera_id, None)
+            self._save()
+        broadcaster.close()
+        await asyncio.to_thread(broadcaster.join)
+        self._events.publish("camera.deleted", camera=camera_id)
+
+    async def set_enabled(self, camera_id: str, enabled: bool) -> CameraView:
+        with self._lock:
+            config = self._require(camera_id).model_copy(update={"enabled": enabled})
+            self._configs[camera_id] = config
+            self._save()
+        if enabled:
+            await asyncio.to_thread(self._start_runtime, config)
+        else:
+            await asyncio.to_thread(self._stop_runtime, camera_id)
+        return self.get(camera_id)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _require(self, camera_id: str) -> CameraConfig:
+        config = self._configs.get(camera_id)
+        if config is None:
+            raise CameraNotFoundError(f"no camera with id {camera_id!r}")
+        return config
+
+    def _validate(self, config: CameraConfig) -> None:
+        """Refuse what could never run: a bad URI, an unknown model or class."""
+        parse_uri(config.uri)
+        self._detection.detector(config.model)
+        self._params(config)
+
+    def _params(self, config: CameraConfig):
+        return self._detection.params(
+            config.model, conf=config.conf, iou=0.45, max_det=300, classes=config.classes
+        )
+
+    def _save(self) -> None:
+        self._store.save(RuntimeConfig(cameras=list(self._configs.values())))
+
+    def _open_source(self, config: CameraConfig) -> FrameSource:
+        options = SourceOptions(
+            width=config.width, height=config.height, read_timeout_s=self._timing.reconnect_after_s
+        )
+        return open_source(config.uri, options)
+
+    def _start_runtime(self, config: CameraConfig) -> None:
+        """Start capture and join the model's inference worker (blocking: run in a thread)."""
+        with self._lock:
+            if config.id in self._running:
+                self._stop_runtime(config.id)
+            inference = self._inference_for(config.model)
+            broadcaster = self._broadcasters[config.id]
+            worker = CameraWorker(
+                config.id,
+                lambda: self._source_factory(config),
+                stall_after_s=self._timing.stall_after_s,
+                backoff=self._timing.backoff,
+                on_state=self._state_changed,
+                on_frame=inference.notify,
+            )
+            feed = CameraFeed(
+                config.id,
+                worker.frames,
+                self._params(config),
+                broadcaster.publish,
+                config.fps_limit,
+            )
+            self._running[config.id] = _Running(worker, feed, inference)
+            self._errors[config.id] = None
+        inference.add(feed)
+        worker.start()
+
+    def _stop_runtime(self, camera_id: str) -> None:
+        with self._lock:
+            running = self._running.pop(camera_id, None)
+        if running is None:
+            return
+        running.inference.remove(camera_id)
+        running.worker.stop()
+
+    def _inference_for(self, model: str | None) -> InferenceWorker:
+        detector = self._detection.detector(model)
+        worker = self._inference.get(detector.ref.name)
+        if worker is None:
+            worker = InferenceWorker(detector, on_error=self._inference_failed)
+            worker.start()
+            self._inference[detector.ref.name] = worker
+        return worker
+
+    def _state_changed(self, camera_id: str, state: CameraState, reason: str | None) -> None:
+        self._events.publish("camera.state", camera=camera_id, state=state.value, reason=reason)
+
+    def _inference_failed(self, camera_id: str, message: str) -> None:
+        if self._errors.get(camera_id) != message:
+            logger.error("camera {}: inference failed: {}", camera_id, message)
+            self._events.publish("camera.error", camera=camera_id, error=message)
+        self._errors[camera_id] = message
+
+
+def _redacted(config: CameraConfig) -> CameraConfig:
+    return config.model_copy(update={"uri": redact(config.uri)})

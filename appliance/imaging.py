@@ -14,6 +14,7 @@ from appliance.errors import ImageDecodeError, ImageTooLargeError, UnsupportedMe
 
 ACCEPTED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 _JPEG_END = b"\xff\xd9"
+_SCAN_START = b"\xff\xda"
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -37,7 +38,7 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
         )
-    if fmt == "JPEG" and _JPEG_END not in data[-1024:]:
+    if fmt == "JPEG" and _truncated_jpeg(data):
         raise ImageDecodeError("the JPEG is truncated (no end-of-image marker)")
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if pixels is None or (
@@ -45,6 +46,13 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
     ):
         raise ImageDecodeError(f"the {fmt} image data is corrupt")
     return pixels, (time.perf_counter() - start) * 1000
+
+
+def _truncated_jpeg(data: bytes) -> bool:
+    """No end-of-image marker after the last scan: OpenCV would decode the rest as grey.
+    (Data after the marker, as phones append, is fine; an EXIF thumbnail's own marker comes
+    before the main image's scan, so it does not hide a cut-off main image.)"""
+    return data.find(_JPEG_END, max(0, data.rfind(_SCAN_START))) < 0
 
 
 def _sniff(data: bytes) -> tuple[int, int, str]:

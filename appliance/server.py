@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from types import FrameType
 
@@ -21,7 +22,12 @@ class ApplianceServer(uvicorn.Server):
         self._on_exit = on_exit
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._on_exit()
+        # A signal handler interrupts the loop's thread anywhere, perhaps inside a lock that
+        # on_exit needs: run it as an ordinary loop callback instead.
+        try:
+            asyncio.get_running_loop().call_soon_threadsafe(self._on_exit)
+        except RuntimeError:
+            self._on_exit()
         super().handle_exit(sig, frame)
 
 

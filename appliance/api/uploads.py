@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
@@ -47,7 +48,11 @@ async def read_images(request: Request, *, field: str, limit: int, max_files: in
 
 
 async def _read_parts(request: Request, field: str, max_files: int) -> list[bytes]:
-    async with request.form(max_files=max_files, max_fields=max_files) as form:
+    try:
+        form = await request.form(max_files=max_files, max_fields=max_files)
+    except HTTPException as exc:  # Starlette's multipart parser: malformed, too many parts
+        raise InvalidInputError(f"unusable multipart body: {exc.detail}") from None
+    try:
         parts = [p for p in form.getlist(field) if isinstance(p, UploadFile)]
         if not parts:
             raise InvalidInputError(f"multipart body has no file part named {field!r}")
@@ -56,3 +61,5 @@ async def _read_parts(request: Request, field: str, max_files: int) -> list[byte
             if declared not in _GENERIC_PART_TYPES and declared not in ACCEPTED_TYPES:
                 check_content_type(declared)
         return [await part.read() for part in parts]
+    finally:
+        await form.close()

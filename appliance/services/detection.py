@@ -133,9 +133,10 @@ class DetectionService:
         name = name or self.default_model
         if name not in {spec.name for spec in self._specs}:
             raise ModelNotFoundError(f"no model named {name!r}; loaded: {self.model_names}")
-        if self.readiness.state is not ServiceState.READY:
-            detail = self.readiness.error or "models are still loading"
-            raise NotReadyError(f"not ready: {detail}", retry_after=1.0)
+        if self.readiness.state is ServiceState.FAILED:
+            raise NotReadyError(f"not ready: {self.readiness.error}")
+        if self.readiness.state is ServiceState.LOADING:
+            raise NotReadyError("not ready: models are still loading", retry_after=1.0)
         return self._detectors[name]
 
     @property

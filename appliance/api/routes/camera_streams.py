@@ -66,8 +66,8 @@ async def stream(
                 yield _part(frame.jpeg)
                 broadcaster.record_delivery((time.monotonic() - frame.encoded_mono) * 1000)
                 if fps:
-                    next_at = max(next_at + 1 / fps, time.monotonic())
-                    await anyio.sleep(next_at - time.monotonic())
+                    next_at = max(next_at, time.monotonic()) + 1 / fps
+                    await anyio.sleep(max(0.0, next_at - time.monotonic()))
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(

@@ -30,6 +30,7 @@ async def detect_ws(
     await websocket.accept()
     send_lock = anyio.Lock()
     try:
+        detection.detector(query.model)  # an unknown model is refused on connect
         stream = DetectStream(detection, query.params(detection), query.model)
     except ApplianceError as exc:
         detail = ErrorDetail(code=exc.code, message=exc.message, request_id=REQUEST_ID.get())
@@ -50,7 +51,7 @@ async def _receive_frames(
         if message["type"] == "websocket.disconnect":
             return
         frame = message.get("bytes")
-        if frame:
+        if frame is not None:
             stream.offer(frame)
             continue
         reply = stream.reject(InvalidInputError("send each frame as one binary message"))

@@ -132,6 +132,9 @@ class CameraStatusOut(Schema):
     last_error: str | None
     inference_error: str | None
     viewers: int
+    jpeg_encodes: int = Field(
+        description="JPEG encodes so far: one per frame and variant, whatever the number of viewers."
+    )
     stages: dict[str, Percentiles] = Field(description="Per-stage latency in ms, recent frames.")
 
 

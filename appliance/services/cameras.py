@@ -40,6 +40,7 @@ class CameraView:
     capture: CaptureStatus
     fps_out: float
     viewers: int
+    jpeg_encodes: int
     stages: dict[str, dict[str, float]]
     inference_error: str | None
 
@@ -138,6 +139,7 @@ class CameraService:
             capture=capture,
             fps_out=broadcaster.fps_out.rate() if running is not None else 0.0,
             viewers=broadcaster.viewers,
+            jpeg_encodes=broadcaster.encodes,
             stages=broadcaster.stages.summary(),
             inference_error=self._errors.get(camera_id),
         )

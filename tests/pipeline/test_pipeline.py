@@ -123,7 +123,7 @@ def test_four_cameras_share_one_engine_and_none_starves(clip: Path, detector: De
         for worker in workers:
             worker.stop()
     counts = [len(ids) for ids in received.values()]
-    assert min(counts) > 10, counts
+    assert min(counts) > 5, counts
     assert min(counts) / max(counts) >= 0.8, counts
     for ids in received.values():
         assert ids == list(range(1, len(ids) + 1))  # lossless: every frame, in order, once

@@ -33,6 +33,7 @@ class CameraOut(CameraConfig):
             last_error=c.last_error,
             inference_error=view.inference_error,
             viewers=view.viewers,
+            jpeg_encodes=view.jpeg_encodes,
             stages={name: Percentiles(**p) for name, p in view.stages.items()},
         )
         return cls(**view.config.model_dump(), status=status)

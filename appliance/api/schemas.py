@@ -132,10 +132,8 @@ class CameraStatusOut(Schema):
     last_error: str | None
     inference_error: str | None
     viewers: int
-    jpeg_encodes: int = Field(
-        description="JPEG encodes so far: one per frame and variant, whatever the number of viewers."
-    )
-    stages: dict[str, Percentiles] = Field(description="Per-stage latency in ms, recent frames.")
+    jpeg_encodes: int = Field(description="JPEG encodes so far: one per frame and variant.")
+    stages: dict[str, Percentiles] = Field(description="Per-stage latency (ms), recent frames.")
 
 
 class FrameMessage(Schema):

@@ -36,6 +36,10 @@ class CameraConfig(BaseModel):
         None, ge=16, le=7680, description="Capture width to ask the device for."
     )
     height: int | None = Field(None, ge=16, le=4320)
+    capture_fps: float | None = Field(None, gt=0, le=240, description="Rate to ask the device for.")
+    fourcc: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{4}$", description="Pixel format to ask a USB camera for: MJPG."
+    )
 
 
 class RuntimeConfig(BaseModel):

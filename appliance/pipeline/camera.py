@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from loguru import logger
 
 from appliance.domain import CameraState, Frame
@@ -155,8 +156,9 @@ class CameraWorker:
         try:
             source.open()
             while not self._stop.is_set():
+                started = time.monotonic()
                 pixels = source.read()
-                self._publish(pixels)
+                self._publish(pixels, (time.monotonic() - started) * 1000)
                 attempt = 0
                 if self._state is not S.STREAMING:
                     self._transition(S.STREAMING)
@@ -164,10 +166,10 @@ class CameraWorker:
             source.close()
         return attempt
 
-    def _publish(self, pixels: object) -> None:
+    def _publish(self, pixels: np.ndarray, capture_ms: float) -> None:
         now_mono = time.monotonic()
         self._frames += 1
-        frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels)  # type: ignore[arg-type]
+        frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels, capture_ms)
         version = self.frames.put(frame)
         self._last_frame_mono = now_mono
         self._rate.tick(now_mono)

@@ -21,7 +21,7 @@ from appliance.services.events import EventBus
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
 
 DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
-_CAPTURE_FIELDS = ("uri", "model", "width", "height")
+_CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 SourceFactory = Callable[[CameraConfig], FrameSource]
 
 
@@ -234,7 +234,11 @@ class CameraService:
 
     def _open_source(self, config: CameraConfig) -> FrameSource:
         options = SourceOptions(
-            width=config.width, height=config.height, read_timeout_s=self._timing.reconnect_after_s
+            width=config.width,
+            height=config.height,
+            fps=config.capture_fps,
+            fourcc=config.fourcc,
+            read_timeout_s=self._timing.reconnect_after_s,
         )
         return open_source(config.uri, options)
 

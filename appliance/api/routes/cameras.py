@@ -53,6 +53,8 @@ class CameraPatch(Schema):
     classes: list[str] | None = None
     width: int | None = Field(None, ge=16, le=7680)
     height: int | None = Field(None, ge=16, le=4320)
+    capture_fps: float | None = Field(None, gt=0, le=240)
+    fourcc: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$")
 
 
 class CameraList(Schema):

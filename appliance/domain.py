@@ -72,7 +72,6 @@ class Frame:
     captured_at: float
     captured_mono: float
     pixels: np.ndarray
-    capture_ms: float = 0.0  # how long the source took to deliver it (read and decode)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

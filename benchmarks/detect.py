@@ -13,9 +13,7 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,12 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test scene: real photos with known objects
 
-from helpers import compose_scene  # noqa: E402
+from helpers import compose_scene, start_server  # noqa: E402
 
 from appliance.domain import DetectParams  # noqa: E402
 from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
@@ -59,41 +55,6 @@ def timed(name: str, frames: int, step: Callable[[], object]) -> dict[str, float
         step()
         latencies.append((time.perf_counter() - t) * 1000)
     return summarise(name, latencies, time.perf_counter() - start)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    # No cameras: the detect path alone is measured, not a demo camera sharing the CPU.
-    (Path(data_dir) / "config.json").write_text('{"schema_version": 1, "cameras": []}')
-    command = [
-        sys.executable,
-        "-m",
-        "appliance",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        data_dir,
-    ]
-    env = {**os.environ, "APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the service did not become ready in 60 s")
 
 
 def http_clients(port: int, body: bytes, clients: int, per_client: int) -> dict[str, float | str]:
@@ -161,15 +122,10 @@ def main() -> int:
     ]
     detector.close()
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        server = start_server(port, data_dir)
-        try:
-            rows.append(http_clients(port, jpeg, clients=1, per_client=args.frames))
-            rows.append(http_clients(port, jpeg, clients=8, per_client=max(1, args.frames // 8)))
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    quiet = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
+    with tempfile.TemporaryDirectory() as tmp, start_server(Path(tmp), env=quiet) as server:
+        rows.append(http_clients(server.port, jpeg, clients=1, per_client=args.frames))
+        rows.append(http_clients(server.port, jpeg, clients=8, per_client=max(1, args.frames // 8)))
 
     inproc, http1, http8 = rows[1], rows[2], rows[3]
     overhead = round(float(http1["p50_ms"]) - float(inproc["p50_ms"]), 2)

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test scene and clip writer: real photos
 
-from helpers import write_clip  # noqa: E402
+from helpers import start_server, write_clip  # noqa: E402
 
 from appliance.domain import DetectParams  # noqa: E402
 from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
@@ -97,42 +95,7 @@ def pipeline_fps(detector: Detector, clip: Path, cameras: int, seconds: float) -
     return [round(r, 1) for r in rates]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_service(data_dir: Path, cameras: list[dict]) -> tuple[subprocess.Popen[bytes], str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "config.json").write_text(json.dumps({"schema_version": 1, "cameras": cameras}))
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "appliance",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-    env = {**os.environ, "APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            body = httpx.get(f"http://{url}/v1/cameras", timeout=2).json()
-            if all(c["status"]["state"] == "streaming" for c in body["cameras"]):
-                return process, url
-        except (httpx.TransportError, KeyError):
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the service did not start its cameras in 60 s")
+QUIET = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
 
 
 async def viewers_latency(url: str, viewers: int, seconds: float) -> list[float]:
@@ -160,9 +123,9 @@ def camera_status(url: str) -> dict:
 
 def latency_rows(clip: Path, seconds: float, work: Path) -> list[dict]:
     camera = {"id": "cam", "name": "Cam", "uri": f"file://{clip}"}
-    process, url = start_service(work / "latency", [camera])
     rows = []
-    try:
+    with start_server(work / "latency", [camera], env=QUIET) as server:
+        url = f"127.0.0.1:{server.port}"
         asyncio.run(viewers_latency(url, 1, 3))  # warm up
         for viewers in (1, 10):
             before = camera_status(url)
@@ -179,9 +142,6 @@ def latency_rows(clip: Path, seconds: float, work: Path) -> list[dict]:
                 "encodes_per_frame": round(encodes / max(frames, 1), 3),
                 "encode_cpu_ms_per_frame": round(encode_ms * encodes / max(frames, 1), 2),
             })  # fmt: skip
-    finally:
-        process.terminate()
-        process.wait(20)
     return rows
 
 
@@ -193,19 +153,13 @@ def rss_mb(pid: int) -> float:
 
 
 def soak(minutes: float, work: Path) -> dict:
-    process, url = start_service(work / "soak", [{"id": "cam", "name": "Demo", "uri": "demo://"}])
-
-    async def watch(seconds: float) -> None:
-        await asyncio.gather(viewers_latency(url, 2, seconds))
-
-    try:
-        asyncio.run(watch(60))
-        at_1 = rss_mb(process.pid)
-        asyncio.run(watch(max(0.0, minutes - 1) * 60))
-        at_end = rss_mb(process.pid)
-    finally:
-        process.terminate()
-        process.wait(20)
+    demo = {"id": "cam", "name": "Demo", "uri": "demo://"}
+    with start_server(work / "soak", [demo], env=QUIET) as server:
+        url = f"127.0.0.1:{server.port}"
+        asyncio.run(viewers_latency(url, 2, 60))
+        at_1 = rss_mb(server.process.pid)
+        asyncio.run(viewers_latency(url, 2, max(0.0, minutes - 1) * 60))
+        at_end = rss_mb(server.process.pid)
     return {
         "rss_mb_1min": round(at_1, 1),
         f"rss_mb_{minutes:g}min": round(at_end, 1),

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +19,7 @@ import cv2
 import httpx
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 PHOTOS = {"person": "astronaut.png", "cat": "chelsea.png", "cup": "coffee.png"}
 
@@ -79,3 +89,81 @@ def write_clip(path: Path, frames: int = 30, fps: float = 15.0) -> Path:
         writer.write(np.roll(scene, index * 4, axis=1))
     writer.release()
     return path
+
+
+@dataclass
+class Server:
+    """`python -m appliance serve` running in a subprocess on a loopback port."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def start_server(
+    workdir: Path, cameras: Sequence[dict] = (), env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Start the CLI as a user would, with `cameras` saved in its data dir (none: nothing
+    shares the CPU with what is measured); wait until its models are warm and its cameras
+    stream; SIGTERM it afterwards."""
+    port, log, data = free_port(), workdir / "server.log", workdir / "data"
+    data.mkdir(parents=True)
+    config = {"schema_version": 1, "cameras": list(cameras)}
+    (data / "config.json").write_text(json.dumps(config))
+    command = [sys.executable, "-m", "appliance", "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(data)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env},
+        )
+    server = Server(process, port, log)
+    try:
+        _wait_started(server, len(cameras))
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_started(server: Server, cameras: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        while True:
+            assert server.process.poll() is None, f"server exited early:\n{server.log_text()}"
+            assert time.monotonic() < deadline, f"not started in {timeout} s:\n{server.log_text()}"
+            try:
+                if http.get("/readyz").status_code == 200:
+                    states = [
+                        c["status"]["state"] for c in http.get("/v1/cameras").json()["cameras"]
+                    ]
+                    if len(states) == cameras and set(states) <= {"streaming"}:
+                        return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)

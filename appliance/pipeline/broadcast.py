@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,7 +70,9 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._waiters = _AsyncWaiters()
         self._closed = threading.Event()
+        self._wake = threading.Event()  # something for the encoder: a frame, a viewer, close
         self.encodes = 0
+        self._message: tuple[ProcessedFrame, str] | None = None
         self._thread = threading.Thread(
             target=self._encode_loop, name=f"encode-{camera_id}", daemon=True
         )
@@ -82,12 +84,13 @@ class Broadcaster:
         self.fps_out.tick()
         self.stages.add(processed.stages_ms)
         self.processed.put(processed)
+        self._wake.set()
         self._waiters.wake_all()
 
     def close(self) -> None:
         """End every stream of this camera now (camera removed, or shutdown). Never blocks."""
         self._closed.set()
-        self.processed.put(self.processed.peek()[1])  # type: ignore[arg-type]  # wake encoder
+        self._wake.set()
         self._waiters.wake_all()
 
     def join(self, timeout: float = 5.0) -> None:
@@ -104,7 +107,7 @@ class Broadcaster:
         """Count a viewer of one variant for as long as it watches."""
         with self._lock:
             self._viewers[annotated] += 1
-        self.processed.put(self.processed.peek()[1])  # type: ignore[arg-type]  # encode now
+        self._wake.set()  # a new viewer gets the current frame now, not at the next one
         try:
             yield
         finally:
@@ -130,6 +133,13 @@ class Broadcaster:
     def latest_encoded(self, annotated: bool) -> EncodedFrame | None:
         return self._variants[annotated].peek()[1]
 
+    def message(self, processed: ProcessedFrame, render: Callable[[ProcessedFrame], str]) -> str:
+        """`render(processed)`, computed once per frame however many viewers ask (asyncio only)."""
+        cached = self._message
+        if cached is None or cached[0] is not processed:
+            cached = self._message = (processed, render(processed))
+        return cached[1]
+
     def record_delivery(self, ms: float) -> None:
         self.stages.add({"delivery_ms": ms})
 
@@ -152,9 +162,10 @@ class Broadcaster:
     # --- encoder thread ------------------------------------------------------------------
 
     def _encode_loop(self) -> None:
-        version = 0
         while not self._closed.is_set():
-            version, processed = self.processed.wait_newer(version, timeout=1.0)
+            self._wake.wait(1.0)
+            self._wake.clear()
+            processed = self.processed.peek()[1]
             if processed is None or self._closed.is_set():
                 continue
             with self._lock:

@@ -156,9 +156,7 @@ class CameraWorker:
         try:
             source.open()
             while not self._stop.is_set():
-                started = time.monotonic()
-                pixels = source.read()
-                self._publish(pixels, (time.monotonic() - started) * 1000)
+                self._publish(source.read())
                 attempt = 0
                 if self._state is not S.STREAMING:
                     self._transition(S.STREAMING)
@@ -166,10 +164,10 @@ class CameraWorker:
             source.close()
         return attempt
 
-    def _publish(self, pixels: np.ndarray, capture_ms: float) -> None:
+    def _publish(self, pixels: np.ndarray) -> None:
         now_mono = time.monotonic()
         self._frames += 1
-        frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels, capture_ms)
+        frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels)
         version = self.frames.put(frame)
         self._last_frame_mono = now_mono
         self._rate.tick(now_mono)

@@ -30,12 +30,6 @@ class LatestSlot(Generic[T]):
         with self._cond:
             return self._version, self._value
 
-    def wait_newer(self, version: int, timeout: float) -> tuple[int, T | None]:
-        """The newest value once its version exceeds `version`, or the current one on timeout."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._version > version, timeout)
-            return self._version, self._value
-
     def mark_taken(self, version: int) -> None:
         """A consumer has the value of `version` (lets a lossless producer go on)."""
         with self._cond:

@@ -131,7 +131,7 @@ class InferenceWorker:
         for (feed, frame), result in zip(picked, results, strict=True):
             t = result.timings
             stages = {
-                "capture_ms": round(frame.capture_ms, 3),
+                # from capture (the frame's timestamp: when read() returned it) to inference
                 "queue_ms": round((started - frame.captured_mono) * 1000, 3),
                 "preprocess_ms": t.preprocess_ms,
                 "infer_ms": t.infer_ms,

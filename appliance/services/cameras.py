@@ -12,7 +12,7 @@ from loguru import logger
 
 from appliance.config import CameraConfig, ConfigStore, RuntimeConfig
 from appliance.domain import CameraState
-from appliance.errors import ConflictError, NotFoundError
+from appliance.errors import ApplianceError, ConflictError, NotFoundError
 from appliance.pipeline.broadcast import Broadcaster
 from appliance.pipeline.camera import Backoff, CameraWorker, CaptureStatus
 from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
@@ -20,6 +20,7 @@ from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
 
+LiveFeed = Broadcaster  # what the API streams from: one camera's processed, encoded frames
 DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 SourceFactory = Callable[[CameraConfig], FrameSource]
@@ -88,8 +89,13 @@ class CameraService:
             self._configs[config.id] = config
             self._broadcasters[config.id] = Broadcaster(config.id)
         for config in cameras:
-            if config.enabled:
+            if not config.enabled:
+                continue
+            try:
                 await asyncio.to_thread(self._start_runtime, config)
+            except ApplianceError as exc:  # e.g. its model is gone: the others still start
+                logger.error("camera {} not started: {}", config.id, exc.message)
+                self._errors[config.id] = exc.message
 
     async def watch_stalls(self, every_s: float = 0.5) -> None:
         """Runs for the life of the app: capture threads blocked in read() can't see stalls."""
@@ -144,7 +150,7 @@ class CameraService:
             inference_error=self._errors.get(camera_id),
         )
 
-    def broadcaster(self, camera_id: str) -> Broadcaster:
+    def broadcaster(self, camera_id: str) -> LiveFeed:
         with self._lock:
             self._require(camera_id)
             return self._broadcasters[camera_id]

@@ -55,7 +55,9 @@ async def test_add_watch_change_and_remove_a_camera(client: httpx.AsyncClient, c
     status = body["status"]
     assert 8 <= status["fps_in"] <= 20 and status["fps_out"] > 3
     assert status["frame_age_s"] < 1
-    assert {"capture_ms", "queue_ms", "infer_ms", "encode_ms"} <= set(status["stages"])
+    assert {"queue_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "encode_ms"} <= set(
+        status["stages"]
+    )
     assert status["stages"]["infer_ms"]["p95"] >= status["stages"]["infer_ms"]["p50"] > 0
 
     patched = await client.patch("/v1/cameras/front-door", json={"conf": 0.6, "fps_limit": 5})

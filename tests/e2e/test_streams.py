@@ -4,72 +4,27 @@ viewers, a viewer that never reads, and a shutdown with streams open."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
 import pytest
 import websockets
-from helpers import write_clip
+from helpers import Server, start_server, write_clip
 
 BOUNDARY = b"--frame\r\n"
 
 
-class Service:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws = f"ws://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service with one 15 fps file camera, started as a user would."""
     root = tmp_path_factory.mktemp("serve")
     clip = write_clip(root / "clip.avi", frames=45)
-    data = root / "data"
-    data.mkdir()
-    camera = {"id": "cam", "name": "Cam", "uri": f"file://{clip}"}
-    (data / "config.json").write_text(json.dumps({"schema_version": 1, "cameras": [camera]}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log = root / "service.log"
-    command = [
-        sys.executable,
-        "-m",
-        "appliance",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    running = Service(process, port, log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            state = httpx.get(f"{running.url}/v1/cameras/cam", timeout=2).json()["status"]["state"]
-            if state == "streaming":
-                break
-        except (httpx.TransportError, KeyError):
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
-    yield running
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
+    with start_server(root, [{"id": "cam", "name": "Cam", "uri": f"file://{clip}"}]) as running:
+        yield running
 
 
 def read_mjpeg(url: str, parts: int, timeout: float = 20) -> tuple[list[bytes], float]:
@@ -97,7 +52,7 @@ def read_mjpeg(url: str, parts: int, timeout: float = 20) -> tuple[list[bytes], 
     raise AssertionError("stream ended early")
 
 
-def test_mjpeg_stream_is_annotated_live_video(service: Service) -> None:
+def test_mjpeg_stream_is_annotated_live_video(service: Server) -> None:
     images, seconds = read_mjpeg(f"{service.url}/v1/cameras/cam/stream.mjpg", 20)
     assert seconds < 4  # ~15 fps
     frames = [cv2.imdecode(np.frombuffer(i, np.uint8), cv2.IMREAD_COLOR) for i in images]
@@ -108,12 +63,12 @@ def test_mjpeg_stream_is_annotated_live_video(service: Service) -> None:
     assert float(np.abs(frames[-1].astype(int) - raw_frame.astype(int)).mean()) > 0.5
 
 
-def test_mjpeg_fps_cap(service: Service) -> None:
+def test_mjpeg_fps_cap(service: Server) -> None:
     _, seconds = read_mjpeg(f"{service.url}/v1/cameras/cam/stream.mjpg?fps=4", 9)
     assert seconds >= 1.8  # 9 frames at 4 fps need 2 s, not the camera's 0.6 s
 
 
-def test_a_viewer_that_never_reads_slows_no_one(service: Service) -> None:
+def test_a_viewer_that_never_reads_slows_no_one(service: Server) -> None:
     """One WebSocket viewer never reads; another reads and keeps the camera's full rate."""
 
     async def rate(url: str, seconds: float) -> float:
@@ -126,7 +81,7 @@ def test_a_viewer_that_never_reads_slows_no_one(service: Service) -> None:
             return count / seconds
 
     async def scenario() -> tuple[float, float]:
-        url = f"{service.ws}/v1/cameras/cam/ws"
+        url = f"{service.ws_url}/v1/cameras/cam/ws"
         alone = await rate(url, 3)
         async with websockets.connect(url, max_queue=1, max_size=None):  # never reads
             await asyncio.sleep(1)
@@ -140,7 +95,7 @@ def test_a_viewer_that_never_reads_slows_no_one(service: Service) -> None:
     assert status["fps_out"] > 10
 
 
-def test_shutdown_is_prompt_with_streams_open(service: Service) -> None:
+def test_shutdown_is_prompt_with_streams_open(service: Server) -> None:
     """SIGTERM with an MJPEG viewer and a WebSocket viewer attached: a clean exit, fast.
     (Runs last in this module: it stops the service.)"""
     with httpx.stream("GET", f"{service.url}/v1/cameras/cam/stream.mjpg", timeout=10) as stream:
@@ -149,7 +104,7 @@ def test_shutdown_is_prompt_with_streams_open(service: Service) -> None:
         service.process.send_signal(signal.SIGTERM)
         # uvicorn re-raises SIGTERM after its clean shutdown, as Unix programs should
         assert service.process.wait(15) in (0, -signal.SIGTERM)
-    assert time.monotonic() - start < 4, service.log.read_text()[-2000:]
-    log = service.log.read_text()
+    assert time.monotonic() - start < 4, service.log_text()[-2000:]
+    log = service.log_text()
     assert "Application shutdown complete" in log
     assert "Traceback" not in log, log[-3000:]

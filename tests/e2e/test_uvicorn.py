@@ -5,82 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 import websockets
-from helpers import Scene, inside
+from helpers import Scene, Server, inside, start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 JPEG = {"content-type": "image/jpeg"}
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def start_server(workdir: Path) -> Iterator[Server]:
-    """Start the CLI on a free loopback port, wait until /readyz is 200, stop it afterwards."""
-    port, log, data = free_port(), workdir / "server.log", workdir / "data"
-    # A saved configuration without cameras, as in conftest: no demo camera shares the CPU.
-    data.mkdir()
-    (data / "config.json").write_text('{"schema_version": 1, "cameras": []}')
-    command = [sys.executable, "-m", "appliance", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--data-dir", str(data)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=server.url, timeout=5) as http:
-            while True:
-                assert process.poll() is None, f"server exited early:\n{server.log_text()}"
-                assert time.monotonic() < deadline, f"not ready in 60 s:\n{server.log_text()}"
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")

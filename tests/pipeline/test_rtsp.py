@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import write_clip
+from helpers import free_port, write_clip
 from test_pipeline import file_worker, wait_until
 
 from appliance.domain import CameraState
@@ -67,10 +66,7 @@ class RtspServer:
 
 @pytest.fixture
 def server() -> Iterator[RtspServer]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    running = RtspServer(port)
+    running = RtspServer(free_port())
     running.start()
     yield running
     running.kill()

@@ -14,7 +14,9 @@ from starlette.websockets import WebSocketDisconnect
 from appliance.api.deps import CamerasDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import FrameMessage
+from appliance.domain import ProcessedFrame
 from appliance.errors import NotReadyError
+from appliance.services.cameras import LiveFeed
 
 router = APIRouter(prefix="/v1/cameras", tags=["streams"])
 BOUNDARY = "frame"
@@ -75,6 +77,10 @@ async def stream(
     )
 
 
+def _render(processed: ProcessedFrame) -> str:
+    return FrameMessage.of(processed).model_dump_json()
+
+
 def _part(jpeg: bytes) -> bytes:
     head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
     return head.encode() + jpeg + b"\r\n"
@@ -102,30 +108,38 @@ async def _wait_for_close(websocket: WebSocket) -> None:
         pass  # this socket only sends; anything the client says is ignored
 
 
-async def _send_frames(websocket, broadcaster, video: bool, annotate: bool, scope) -> None:
-    version = 0
+async def _send_frames(
+    websocket: WebSocket, feed: LiveFeed, video: bool, annotate: bool, scope: anyio.CancelScope
+) -> None:
     try:
         if video:
-            with broadcaster.watching(annotate):
-                while not broadcaster.closed:
-                    got = await broadcaster.next_encoded(annotate, version)
-                    if got is not None:
-                        version, encoded = got
-                        await websocket.send_text(
-                            FrameMessage.of(encoded.processed).model_dump_json()
-                        )
-                        await websocket.send_bytes(encoded.jpeg)
-                        broadcaster.record_delivery(
-                            (time.monotonic() - encoded.encoded_mono) * 1000
-                        )
+            await _send_video(websocket, feed, annotate)
         else:
-            while not broadcaster.closed:
-                got = await broadcaster.next_processed(version)
-                if got is not None:
-                    version, processed = got
-                    await websocket.send_text(FrameMessage.of(processed).model_dump_json())
+            await _send_metadata(websocket, feed)
     except (WebSocketDisconnect, RuntimeError, OSError):
-        pass
-    if broadcaster.closed:
+        pass  # the client left
+    if feed.closed:
         await websocket.close(code=1001, reason="camera removed or server stopping")
     scope.cancel()
+
+
+async def _send_video(websocket: WebSocket, feed: LiveFeed, annotate: bool) -> None:
+    version = 0
+    with feed.watching(annotate):
+        while not feed.closed:
+            got = await feed.next_encoded(annotate, version)
+            if got is None:
+                continue
+            version, encoded = got
+            await websocket.send_text(feed.message(encoded.processed, _render))
+            await websocket.send_bytes(encoded.jpeg)
+            feed.record_delivery((time.monotonic() - encoded.encoded_mono) * 1000)
+
+
+async def _send_metadata(websocket: WebSocket, feed: LiveFeed) -> None:
+    version = 0
+    while not feed.closed:
+        got = await feed.next_processed(version)
+        if got is not None:
+            version, processed = got
+            await websocket.send_text(feed.message(processed, _render))

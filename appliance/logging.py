@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
 
 from loguru import logger
 
@@ -27,13 +31,76 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+# loguru level -> syslog priority, as journald stores it
+PRIORITY = {
+    "TRACE": 7,
+    "DEBUG": 7,
+    "INFO": 6,
+    "SUCCESS": 5,
+    "WARNING": 4,
+    "ERROR": 3,
+    "CRITICAL": 2,
+}
+JOURNAL_FIELDS = {
+    "request_id": "REQUEST_ID",
+    "camera": "CAMERA",
+    "model": "MODEL",
+    "event": "EVENT",
+}
+
+
+def journal_fields(record: dict[str, Any]) -> dict[str, str]:
+    """Structured journald fields of a loguru record: priority, code location, our ids."""
+    fields = {
+        "PRIORITY": str(PRIORITY.get(record["level"].name, 6)),
+        "CODE_FILE": str(record["file"].path),
+        "CODE_LINE": str(record["line"]),
+        "CODE_FUNC": str(record["function"]),
+        "SYSLOG_IDENTIFIER": "appliance",
+    }
+    for key, field in JOURNAL_FIELDS.items():
+        value = record["extra"].get(key)
+        if value not in (None, "-"):
+            fields[field] = str(value)
+    return fields
+
+
+def _prefixed(record: dict[str, Any]) -> str:
+    """stderr under systemd without systemd-python: journald reads a "<N>" priority prefix."""
+    priority = PRIORITY.get(record["level"].name, 6)
+    return f"<{priority}>{{extra[request_id]}} {{name}}:{{line}} - {{message}}\n{{exception}}"
+
+
+def _journal_sink() -> Callable[[Any], None] | None:
+    """A sink writing to journald with structured fields, if systemd-python is installed."""
+    try:
+        from systemd import journal  # type: ignore[import-not-found]  # optional extra
+    except ImportError:
+        return None
+
+    def sink(message: Any) -> None:
+        record = message.record
+        text = record["message"]
+        if record["exception"] is not None:
+            text += "\n" + "".join(traceback.format_exception(*record["exception"]))
+        journal.send(text, **journal_fields(record))
+
+    return sink
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Called once by the CLI; library code only ever uses `loguru.logger`."""
+    """Called once by the CLI; library code only ever uses `loguru.logger`. Under systemd
+    (JOURNAL_STREAM set) records go to journald with their priority and fields."""
     logger.remove()
     logger.configure(extra={"request_id": "-"})
-    logger.add(
-        sys.stderr, level=level, format=FORMAT, colorize=None, backtrace=False, diagnose=False
-    )
+    under_systemd = bool(os.environ.get("JOURNAL_STREAM"))
+    journal = _journal_sink() if under_systemd else None
+    if journal is not None:
+        logger.add(journal, level=level, format="{message}", backtrace=False, diagnose=False)
+    elif under_systemd:
+        logger.add(sys.stderr, level=level, format=_prefixed, colorize=False, diagnose=False)
+    else:
+        logger.add(sys.stderr, level=level, format=FORMAT, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         std = logging.getLogger(name)

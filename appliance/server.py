@@ -3,32 +3,55 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import socket
 from types import FrameType
 
 import uvicorn
 
 from appliance import __version__
 from appliance.app import create_app
+from appliance.services.container import Services
+from appliance.services.supervision import Supervisor
 from appliance.settings import Settings
+from appliance.systemd import SystemdNotifier
 
 
 class ApplianceServer(uvicorn.Server):
-    """Ends live streams as soon as shutdown begins: uvicorn waits for open responses
-    before it runs the app's shutdown, and an MJPEG stream never ends by itself."""
+    """uvicorn plus what the appliance needs around it: systemd is told READY once the socket
+    is bound and the models are warm, and pinged while every worker makes progress; on a
+    signal, systemd hears STOPPING and live streams end at once (uvicorn waits for open
+    responses before it runs the app's shutdown, and an MJPEG stream never ends by itself)."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, services: Services, notifier: SystemdNotifier):
         super().__init__(config)
-        self._on_exit = on_exit
+        self._services = services
+        self._notifier = notifier
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        supervisor = Supervisor(self._notifier, self._services)
+        self._supervisor = asyncio.create_task(supervisor.run(lambda: self.started))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # A signal handler interrupts the loop's thread anywhere, perhaps inside a lock that
-        # on_exit needs: run it as an ordinary loop callback instead.
+        # the callbacks need: run them as ordinary loop callbacks instead.
         try:
-            asyncio.get_running_loop().call_soon_threadsafe(self._on_exit)
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._on_exit()
+            self._begin_exit()
+        else:
+            loop.call_soon_threadsafe(self._begin_exit)
         super().handle_exit(sig, frame)
+
+    def _begin_exit(self) -> None:
+        self._notifier.stopping()
+        self._services.cameras.end_streams()
 
 
 def serve(settings: Settings) -> None:
@@ -47,4 +70,8 @@ def serve(settings: Settings) -> None:
         ws_max_size=settings.max_upload_bytes,
         server_header=False,
     )
-    ApplianceServer(config, on_exit=app.state.services.cameras.end_streams).run()
+    notifier = SystemdNotifier.from_environment()
+    try:
+        ApplianceServer(config, app.state.services, notifier).run()
+    finally:
+        notifier.close()

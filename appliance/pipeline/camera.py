@@ -88,6 +88,7 @@ class CameraWorker:
         self._reconnects = 0
         self._last_error: str | None = None
         self._last_frame_mono: float | None = None
+        self.heartbeat = time.monotonic()  # last sign of life of the capture loop
 
     @property
     def state(self) -> CameraState:
@@ -121,6 +122,13 @@ class CameraWorker:
             last_error=self._last_error,
         )
 
+    def hung(self, limit_s: float) -> bool:
+        """Stuck beyond any timeout of ours (a read or open that never returns); a worker
+        waiting out its reconnect backoff is not hung."""
+        busy = self._state in (S.STARTING, S.STREAMING, S.STALLED)
+        alive = self._thread is not None and self._thread.is_alive()
+        return alive and busy and time.monotonic() - self.heartbeat > limit_s
+
     def check_stall(self) -> None:
         """Called periodically from outside: a worker blocked in read() cannot notice itself."""
         last = self._last_frame_mono
@@ -130,6 +138,7 @@ class CameraWorker:
     def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
             self._transition(S.STARTING)
             try:
                 attempt = self._capture(attempt)
@@ -165,7 +174,7 @@ class CameraWorker:
         return attempt
 
     def _publish(self, pixels: np.ndarray) -> None:
-        now_mono = time.monotonic()
+        now_mono = self.heartbeat = time.monotonic()
         self._frames += 1
         frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels)
         version = self.frames.put(frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,18 @@ class CameraService:
             stages=broadcaster.stages.summary(),
             inference_error=self._errors.get(camera_id),
         )
+
+    def hung_workers(self, limit_s: float) -> list[str]:
+        """Names of capture and inference threads that made no progress for `limit_s`."""
+        now = time.monotonic()
+        with self._lock:
+            cameras = [(i, r.worker) for i, r in self._running.items()]
+            inference = list(self._inference.values())
+        hung = [f"camera {camera_id}" for camera_id, w in cameras if w.hung(limit_s)]
+        hung += [
+            f"inference {w.detector.ref.name}" for w in inference if now - w.heartbeat > limit_s
+        ]
+        return hung
 
     def broadcaster(self, camera_id: str) -> LiveFeed:
         with self._lock:

@@ -12,13 +12,22 @@ from appliance import __version__
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.middleware import RequestContextMiddleware
-from appliance.api.routes import camera_streams, cameras, detect, detect_ws, events, health
+from appliance.api.routes import (
+    camera_streams,
+    cameras,
+    detect,
+    detect_ws,
+    events,
+    health,
+    metrics,
+)
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
+from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
 from appliance.settings import Settings
 
@@ -44,6 +53,7 @@ def build_services(settings: Settings) -> Services:
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
     )
     events = EventBus()
+    metrics = Metrics()
     cameras = CameraService(
         ConfigStore(settings.data_dir / "config.json"),
         detection,
@@ -51,13 +61,16 @@ def build_services(settings: Settings) -> Services:
         timing=CaptureTiming(
             stall_after_s=settings.stall_after_s, reconnect_after_s=settings.reconnect_after_s
         ),
+        on_stages=metrics.observe_stages,
     )
+    metrics.watch_cameras(cameras.list)
     return Services(
         detection=detection,
-        recorder=DetectionRecorder(),
+        recorder=DetectionRecorder(on_results=metrics.observe_results),
         uploads=UploadLimits(max_body_bytes=settings.max_upload_bytes),
         cameras=cameras,
         events=events,
+        metrics=metrics,
     )
 
 
@@ -93,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_response=services.metrics.observe_request)
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
@@ -102,4 +115,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cameras.router)
     app.include_router(camera_streams.router)
     app.include_router(events.router)
+    app.include_router(metrics.router)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from loguru import logger
 from starlette.datastructures import Headers, MutableHeaders
@@ -25,14 +26,25 @@ def incoming_request_id(scope: Scope) -> str:
     return given if _VALID_ID.match(given) else uuid.uuid4().hex
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template ("/v1/cameras/{camera_id}"): bounded label values,
+    unlike raw paths."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
 def server_timing(stages: dict[str, float], total_ms: float) -> str:
     parts = [f"{name};dur={ms:.2f}" for name, ms in stages.items()]
     return ", ".join([*parts, f"total;dur={total_ms:.2f}"])
 
 
+ResponseObserver = Callable[[str, str, int, float], None]  # method, route template, status, s
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
+        self._on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -49,11 +61,12 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                elapsed = time.perf_counter() - start
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                headers["Server-Timing"] = server_timing(
-                    stages, (time.perf_counter() - start) * 1000
-                )
+                headers["Server-Timing"] = server_timing(stages, elapsed * 1000)
+                if self._on_response is not None:
+                    self._on_response(scope["method"], route_template(scope), status, elapsed)
             await send(message)
 
         token = REQUEST_ID.set(request_id)

@@ -59,8 +59,15 @@ class _AsyncWaiters:
 
 
 class Broadcaster:
-    def __init__(self, camera_id: str, *, quality: int = 80) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        *,
+        quality: int = 80,
+        on_stages: Callable[[str, dict[str, float]], None] | None = None,
+    ) -> None:
         self.camera_id = camera_id
+        self._on_stages = on_stages  # every stage measurement, e.g. for Prometheus
         self.processed: LatestSlot[ProcessedFrame] = LatestSlot()
         self.stages = StageLatencies()
         self.fps_out = RateMeter()
@@ -82,7 +89,7 @@ class Broadcaster:
 
     def publish(self, processed: ProcessedFrame) -> None:
         self.fps_out.tick()
-        self.stages.add(processed.stages_ms)
+        self._add_stages(processed.stages_ms)
         self.processed.put(processed)
         self._wake.set()
         self._waiters.wake_all()
@@ -141,7 +148,12 @@ class Broadcaster:
         return cached[1]
 
     def record_delivery(self, ms: float) -> None:
-        self.stages.add({"delivery_ms": ms})
+        self._add_stages({"delivery_ms": ms})
+
+    def _add_stages(self, stages: dict[str, float]) -> None:
+        self.stages.add(stages)
+        if self._on_stages is not None:
+            self._on_stages(self.camera_id, stages)
 
     async def _next(self, slot: LatestSlot, after: int, timeout: float):
         deadline = time.monotonic() + timeout
@@ -192,5 +204,5 @@ class Broadcaster:
         jpeg = encode_jpeg(pixels, self._quality)
         done = time.monotonic()
         self.encodes += 1
-        self.stages.add({"encode_ms": round((done - start) * 1000, 3)})
+        self._add_stages({"encode_ms": round((done - start) * 1000, 3)})
         slot.put(EncodedFrame(processed, jpeg, annotated, done))

@@ -67,12 +67,14 @@ class CameraService:
         *,
         timing: CaptureTiming | None = None,
         source_factory: SourceFactory | None = None,
+        on_stages: Callable[[str, dict[str, float]], None] | None = None,
     ) -> None:
         self._store = store
         self._detection = detection
         self._events = events
         self._timing = timing or CaptureTiming()
         self._source_factory = source_factory or self._open_source
+        self._on_stages = on_stages
         self._configs: dict[str, CameraConfig] = {}
         self._broadcasters: dict[str, Broadcaster] = {}
         self._running: dict[str, _Running] = {}
@@ -88,7 +90,7 @@ class CameraService:
         cameras = saved.cameras if saved is not None else [DEMO_CAMERA]
         for config in cameras:
             self._configs[config.id] = config
-            self._broadcasters[config.id] = Broadcaster(config.id)
+            self._broadcasters[config.id] = Broadcaster(config.id, on_stages=self._on_stages)
         for config in cameras:
             if not config.enabled:
                 continue
@@ -176,7 +178,7 @@ class CameraService:
             if config.id in self._configs:
                 raise ConflictError(f"a camera with id {config.id!r} exists")
             self._configs[config.id] = config
-            self._broadcasters[config.id] = Broadcaster(config.id)
+            self._broadcasters[config.id] = Broadcaster(config.id, on_stages=self._on_stages)
             self._save()
         self._events.publish("camera.created", camera=config.id)
         if config.enabled:

@@ -10,6 +10,7 @@ from appliance.errors import ApplianceError
 from appliance.services.cameras import CameraService
 from appliance.services.detection import DetectionService, ServiceState
 from appliance.services.events import EventBus
+from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
 
 
@@ -25,6 +26,7 @@ class Services:
     uploads: UploadLimits
     cameras: CameraService
     events: EventBus
+    metrics: Metrics
 
     async def start(self) -> None:
         """Load the models, then start the cameras that use them."""

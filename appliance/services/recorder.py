@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loguru import logger
@@ -22,7 +22,8 @@ class DetectStats:
 class DetectionRecorder:
     """Counts what detect requests found. Runs as a background task, off the response path."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_results: Callable[[Sequence[DetectionResult]], None] | None = None):
+        self._on_results = on_results  # e.g. Prometheus inference latency
         self._lock = threading.Lock()
         self._requests = 0
         self._images = 0
@@ -34,6 +35,8 @@ class DetectionRecorder:
             self._requests += 1
             self._images += len(results)
             self._labels.update(found)
+        if self._on_results is not None:
+            self._on_results(results)
         for result in results:
             logger.bind(
                 event="detect",

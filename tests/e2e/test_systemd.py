@@ -30,6 +30,7 @@ from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
+from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.supervision import Supervisor
 from appliance.systemd import SystemdNotifier
@@ -189,7 +190,9 @@ def test_supervisor_stops_pinging_while_a_worker_hangs(
     )
     events = EventBus()
     cameras = CameraService(store, detection, events, source_factory=lambda _config: source)
-    services = Services(detection, DetectionRecorder(), UploadLimits(1024), cameras, events)
+    services = Services(
+        detection, DetectionRecorder(), UploadLimits(1024), cameras, events, Metrics()
+    )
     notifier = SystemdNotifier(str(notify.path), watchdog_usec=200_000)
 
     async def scenario() -> None:

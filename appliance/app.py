@@ -20,6 +20,7 @@ from appliance.api.routes import (
     events,
     health,
     metrics,
+    system,
 )
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
@@ -29,6 +30,7 @@ from appliance.services.detection import DetectionService, ImageLimits, ModelSpe
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.telemetry import TelemetryService
 from appliance.settings import Settings
 
 WEBSOCKET_DOC = """
@@ -64,6 +66,10 @@ def build_services(settings: Settings) -> Services:
         on_stages=metrics.observe_stages,
     )
     metrics.watch_cameras(cameras.list)
+    telemetry = TelemetryService(
+        events, interval_s=settings.telemetry_interval_s, history_s=settings.telemetry_history_s
+    )
+    metrics.watch_telemetry(telemetry.snapshot)
     return Services(
         detection=detection,
         recorder=DetectionRecorder(on_results=metrics.observe_results),
@@ -71,6 +77,7 @@ def build_services(settings: Settings) -> Services:
         cameras=cameras,
         events=events,
         metrics=metrics,
+        telemetry=telemetry,
     )
 
 
@@ -116,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(camera_streams.router)
     app.include_router(events.router)
     app.include_router(metrics.router)
+    app.include_router(system.router)
     return app

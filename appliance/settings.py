@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_batch_images: int = Field(16, ge=1, le=256)
     stall_after_s: float = Field(3.0, gt=0, description="No frame this long: a camera stalled.")
     reconnect_after_s: float = Field(5.0, gt=0, description="…and is reconnected after this long.")
+    telemetry_interval_s: float = Field(1.0, gt=0, le=60, description="Seconds between samples.")
+    telemetry_history_s: float = Field(600.0, gt=0, le=86400, description="History kept.")
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     graceful_shutdown_s: float = Field(5.0, ge=0)
 

@@ -12,6 +12,7 @@ from appliance.services.container import Services
 from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.telemetry import TelemetryService
 
 
 def get_services(connection: HTTPConnection) -> Services:
@@ -42,3 +43,10 @@ def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus
 
 CamerasDep = Annotated[CameraService, Depends(get_cameras)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+
+
+def get_telemetry(services: Annotated[Services, Depends(get_services)]) -> TelemetryService:
+    return services.telemetry
+
+
+TelemetryDep = Annotated[TelemetryService, Depends(get_telemetry)]

@@ -12,6 +12,7 @@ from appliance.services.detection import DetectionService, ServiceState
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.telemetry import TelemetryService
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,11 @@ class Services:
     cameras: CameraService
     events: EventBus
     metrics: Metrics
+    telemetry: TelemetryService
 
     async def start(self) -> None:
-        """Load the models, then start the cameras that use them."""
+        """Start sampling the device, load the models, then start the cameras using them."""
+        await self.telemetry.start()
         await self.detection.start()
         if self.detection.readiness.state is not ServiceState.READY:
             logger.error("cameras not started: the models did not load")
@@ -42,3 +45,4 @@ class Services:
     def close(self) -> None:
         self.cameras.close()
         self.detection.close()
+        self.telemetry.close()

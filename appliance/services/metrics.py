@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from appliance.domain import CameraState, DetectionResult
 from appliance.services.cameras import CameraView
+from appliance.services.telemetry import Sample
 
 # Frame stages and inferences live between ~1 ms and a few seconds.
 LATENCY_BUCKETS = (
@@ -81,6 +82,9 @@ class Metrics:
     def watch_cameras(self, cameras: Callable[[], list[CameraView]]) -> None:
         self.registry.register(_CameraCollector(cameras))
 
+    def watch_telemetry(self, snapshot: Callable[[], Sample | None]) -> None:
+        self.registry.register(_TelemetryCollector(snapshot))
+
     def watch(self, collector: Collector) -> None:
         """Add a scrape-time collector (device telemetry, jobs…)."""
         self.registry.register(collector)
@@ -129,3 +133,61 @@ class _CameraCollector(Collector):
             reconnects.add_metric([camera], capture.reconnects)
             viewers.add_metric([camera], view.viewers)
         yield from (fps_in, fps_out, age, state, reconnects, viewers)
+
+
+class _TelemetryCollector(Collector):
+    """The newest device telemetry sample as gauges, read at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], Sample | None]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        sample = self._snapshot()
+        if sample is None:
+            return
+        cpu = GaugeMetricFamily("appliance_cpu_percent", "CPU load per core.", labels=["core"])
+        for core, percent in enumerate(sample.cpu_percent):
+            if percent is not None:
+                cpu.add_metric([str(core)], percent)
+        yield cpu
+        yield from _plain(
+            ("appliance_memory_used_bytes", "RAM applications hold.", sample.memory_used_mb, 2**20),
+            ("appliance_memory_total_bytes", "RAM.", sample.memory_total_mb, 2**20),
+            ("appliance_swap_used_bytes", "Swap in use.", sample.swap_used_mb, 2**20),
+            ("appliance_power_watts", "Board power draw.", sample.power_total_w, 1),
+            ("appliance_fan_percent", "Fan speed.", sample.fan_percent, 1),
+        )
+        temps = GaugeMetricFamily(
+            "appliance_temperature_celsius", "Temperatures.", labels=["sensor"]
+        )
+        for sensor, celsius in sample.temperatures.items():
+            temps.add_metric([sensor], celsius)
+        yield temps
+        rails = GaugeMetricFamily("appliance_power_rail_watts", "Power per rail.", labels=["rail"])
+        for rail, watts in sample.power_rails_w.items():
+            rails.add_metric([rail], watts)
+        yield rails
+        yield from _gpu_families(sample)
+
+
+def _plain(*rows: tuple[str, str, float | None, float]) -> Iterator[Metric]:
+    for name, text, value, scale in rows:
+        if value is not None:
+            yield GaugeMetricFamily(name, text, value=value * scale)
+
+
+def _gpu_families(sample: Sample) -> Iterator[Metric]:
+    fields = {
+        "load_percent": ("appliance_gpu_load_percent", "GPU load.", 1),
+        "memory_used_mb": ("appliance_gpu_memory_used_bytes", "GPU memory in use.", 2**20),
+        "temperature_c": ("appliance_gpu_temperature_celsius", "GPU temperature.", 1),
+        "power_w": ("appliance_gpu_power_watts", "GPU power draw.", 1),
+        "frequency_mhz": ("appliance_gpu_frequency_hertz", "GPU clock.", 1e6),
+    }
+    for attribute, (name, text, scale) in fields.items():
+        family = GaugeMetricFamily(name, text, labels=["gpu", "name"])
+        for index, gpu in enumerate(sample.gpus):
+            value = getattr(gpu, attribute)
+            if value is not None:
+                family.add_metric([str(index), gpu.name], value * scale)
+        yield family

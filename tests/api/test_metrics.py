@@ -64,3 +64,19 @@ async def test_metrics_cover_requests_cameras_and_inference(
     assert value("appliance_camera_reconnects_total", camera="door") == 0
     assert value("appliance_frame_stage_seconds_count", camera="door", stage="infer") > 5
     assert value("appliance_frame_stage_seconds_count", camera="door", stage="queue") > 5
+
+
+@pytest.mark.anyio
+async def test_device_telemetry_in_metrics_and_system(client: httpx.AsyncClient) -> None:
+    """The app samples this machine: /v1/system and /metrics show the same live numbers."""
+    with anyio.fail_after(10):
+        while (await client.get("/v1/system")).json()["snapshot"] is None:
+            await anyio.sleep(0.1)
+    system = (await client.get("/v1/system")).json()
+    assert system["versions"]["onnxruntime"] and system["snapshot"]["memory_total_mb"] > 0
+    assert {s["name"]: s["state"] for s in system["sources"]}["psutil"] == "active"
+    got = samples((await client.get("/metrics")).text)
+    cores = [labels for name, labels in got if name == "appliance_cpu_percent"]
+    assert len(cores) == len(system["snapshot"]["cpu_percent"]) > 0
+    memory = got[("appliance_memory_total_bytes", frozenset())]
+    assert memory == pytest.approx(system["snapshot"]["memory_total_mb"] * 2**20, rel=1e-4)

@@ -1,4 +1,4 @@
-"""Command line: `appliance serve`, `appliance models import-darknet`."""
+"""Command line: `appliance serve`, `appliance models import-darknet`, `appliance doctor`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     darknet.add_argument("names", type=Path, help="class names, one per line (e.g. coco.names)")
     darknet.add_argument("-o", "--output", type=Path, required=True)
     darknet.add_argument("--fp16", action="store_true", help="store weights as float16")
+
+    doctor = commands.add_parser("doctor", help="show what this machine offers (GPU, cameras...)")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -68,11 +71,19 @@ def _import_darknet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from appliance.doctor import main as doctor
+
+    return doctor(as_json=args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "doctor":
+            return _doctor(args)
         return _import_darknet(args)
     except ApplianceError as exc:
         print(f"appliance: {exc.message}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""WS /v1/events: camera state changes and errors as they happen."""
+"""WS /v1/events: camera state changes and errors, device warnings (system.warning), live."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.supervision import Supervisor
+from appliance.services.telemetry import TelemetryService
 from appliance.systemd import SystemdNotifier
 
 
@@ -190,8 +191,9 @@ def test_supervisor_stops_pinging_while_a_worker_hangs(
     )
     events = EventBus()
     cameras = CameraService(store, detection, events, source_factory=lambda _config: source)
+    telemetry = TelemetryService(events)
     services = Services(
-        detection, DetectionRecorder(), UploadLimits(1024), cameras, events, Metrics()
+        detection, DetectionRecorder(), UploadLimits(1024), cameras, events, Metrics(), telemetry
     )
     notifier = SystemdNotifier(str(notify.path), watchdog_usec=200_000)
 

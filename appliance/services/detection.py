@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import numpy as np
 from anyio import to_thread
 from loguru import logger
 
@@ -170,6 +171,12 @@ class DetectionService:
         return await to_thread.run_sync(
             self._decode_and_detect, detector, images, params, limiter=self._compute
         )
+
+    async def infer_tensor(self, model: str | None, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run the model's engine on a raw input tensor (no pre- or post-processing), as
+        the Open Inference Protocol asks; one inference at a time, off the event loop."""
+        engine = self.detector(model).engine
+        return await to_thread.run_sync(engine.infer, tensor, limiter=self._compute)
 
     async def detect_annotated(
         self, image: bytes, params: DetectParams, model: str | None = None

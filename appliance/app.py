@@ -20,15 +20,19 @@ from appliance.api.routes import (
     events,
     health,
     metrics,
+    models,
     system,
+    v2,
 )
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.models.repository import ModelRepository
 from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
+from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.telemetry import TelemetryService
 from appliance.settings import Settings
@@ -70,14 +74,22 @@ def build_services(settings: Settings) -> Services:
         events, interval_s=settings.telemetry_interval_s, history_s=settings.telemetry_history_s
     )
     metrics.watch_telemetry(telemetry.snapshot)
+    specs = [ModelSpec.parse(text) for text in settings.models]
+    models = ModelService(
+        ModelRepository(settings.data_dir / "models"), detection, cameras, events, config
+    )
     return Services(
         detection=detection,
         recorder=DetectionRecorder(on_results=metrics.observe_results),
-        uploads=UploadLimits(max_body_bytes=settings.max_upload_bytes),
+        uploads=UploadLimits(
+            max_body_bytes=settings.max_upload_bytes, max_model_bytes=settings.max_model_bytes
+        ),
         cameras=cameras,
         events=events,
         metrics=metrics,
         telemetry=telemetry,
+        models=models,
+        model_specs=tuple(specs),
     )
 
 
@@ -123,5 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(camera_streams.router)
     app.include_router(events.router)
     app.include_router(metrics.router)
+    app.include_router(models.router)
     app.include_router(system.router)
+    app.include_router(v2.router)
     return app

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per op; 0 = auto.")
     inter_op_threads: int = Field(0, ge=0)
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted request body.")
+    max_model_mb: float = Field(512.0, gt=0, description="Largest accepted model upload.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image area.")
     max_batch_images: int = Field(16, ge=1, le=256)
     stall_after_s: float = Field(3.0, gt=0, description="No frame this long: a camera stalled.")
@@ -61,3 +62,7 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_model_bytes(self) -> int:
+        return int(self.max_model_mb * 1024 * 1024)

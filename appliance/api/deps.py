@@ -11,6 +11,7 @@ from appliance.services.cameras import CameraService
 from appliance.services.container import Services
 from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
+from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.telemetry import TelemetryService
 
@@ -50,3 +51,10 @@ def get_telemetry(services: Annotated[Services, Depends(get_services)]) -> Telem
 
 
 TelemetryDep = Annotated[TelemetryService, Depends(get_telemetry)]
+
+
+def get_models(services: Annotated[Services, Depends(get_services)]) -> ModelService:
+    return services.models
+
+
+ModelsDep = Annotated[ModelService, Depends(get_models)]

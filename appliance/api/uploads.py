@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+from anyio import to_thread
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
-from appliance.errors import InvalidInputError, PayloadTooLargeError
+from appliance.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from appliance.imaging import ACCEPTED_TYPES, check_content_type
 
 # Clients often label file parts generically; the bytes are sniffed anyway.
@@ -63,3 +68,37 @@ async def _read_parts(request: Request, field: str, max_files: int) -> list[byte
         return [await part.read() for part in parts]
     finally:
         await form.close()
+
+
+async def read_model_upload(request: Request, *, limit: int, folder: Path) -> tuple[str, Path]:
+    """The multipart `file` part of a model upload, streamed to a file in `folder` under the
+    size limit; returns its client-side name and where it lies (the caller removes it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise UnsupportedMediaTypeError("upload the model as multipart/form-data, field 'file'")
+    limited = Request(request.scope, _limited(request.receive, limit))
+    try:
+        form = await limited.form(max_files=1, max_fields=4)
+    except HTTPException as exc:
+        raise InvalidInputError(f"unusable multipart body: {exc.detail}") from None
+    try:
+        part = form.get("file")
+        if not isinstance(part, UploadFile) or not part.filename:
+            raise InvalidInputError("multipart body has no file part named 'file'")
+        staged = await to_thread.run_sync(_staging_file, folder, Path(part.filename).suffix)
+        with staged.open("wb") as out:  # disk writes off the event loop, a chunk at a time
+            while chunk := await part.read(1 << 20):
+                await to_thread.run_sync(out.write, chunk)
+        name = form.get("name")
+        return (name if isinstance(name, str) and name else Path(part.filename).stem), staged
+    finally:
+        await form.close()
+
+
+def _staging_file(folder: Path, suffix: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=folder)
+    os.close(handle)
+    return Path(path)

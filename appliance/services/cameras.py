@@ -100,6 +100,11 @@ class CameraService:
                 logger.error("camera {} not started: {}", config.id, exc.message)
                 self._errors[config.id] = exc.message
 
+    def saved_models(self) -> set[str]:
+        """Models the saved cameras name (loaded before the cameras start)."""
+        saved = self._store.load()
+        return {c.model for c in saved.cameras if c.model} if saved is not None else set()
+
     async def watch_stalls(self, every_s: float = 0.5) -> None:
         """Runs for the life of the app: capture threads blocked in read() can't see stalls."""
         while True:
@@ -152,6 +157,48 @@ class CameraService:
             stages=broadcaster.stages.summary(),
             inference_error=self._errors.get(camera_id),
         )
+
+    async def use_model(self, camera_ids: list[str] | None, model: str | None) -> list[str]:
+        """Point cameras (all when None) at `model` between two frames, capture untouched:
+        each camera's feed leaves the old inference worker and joins the new one. Returns
+        the ids switched. Saved, so the choice survives a restart."""
+        with self._lock:
+            ids = list(self._configs) if camera_ids is None else camera_ids
+            for camera_id in ids:
+                self._require(camera_id)
+            for camera_id in ids:
+                updated = self._configs[camera_id].model_copy(update={"model": model})
+                self._configs[camera_id] = updated
+                running = self._running.get(camera_id)
+                if running is None:
+                    continue
+                new = self._inference_for(model)
+                running.inference.remove(camera_id)
+                running.feed.params = self._params(updated)
+                running.inference = new
+                new.add(running.feed)
+            self._save()
+        await asyncio.to_thread(self._stop_idle_inference)
+        return ids
+
+    def models_in_use(self) -> set[str]:
+        """Names of the models the running cameras use (the default's name for None)."""
+        with self._lock:
+            return {r.inference.detector.ref.name for r in self._running.values()}
+
+    def cameras_using(self, model: str) -> set[str]:
+        with self._lock:
+            return {i for i, r in self._running.items() if r.inference.detector.ref.name == model}
+
+    def _stop_idle_inference(self) -> None:
+        """Stop inference workers no camera feeds any more (their in-flight frame finishes)."""
+        with self._lock:
+            used = {id(r.inference) for r in self._running.values()}
+            idle = {k: w for k, w in self._inference.items() if id(w) not in used}
+            for key in idle:
+                del self._inference[key]
+        for worker in idle.values():
+            worker.stop()
 
     def hung_workers(self, limit_s: float) -> list[str]:
         """Names of capture and inference threads that made no progress for `limit_s`."""
@@ -276,7 +323,7 @@ class CameraService:
                 stall_after_s=self._timing.stall_after_s,
                 backoff=self._timing.backoff,
                 on_state=self._state_changed,
-                on_frame=inference.notify,
+                on_frame=lambda camera_id=config.id: self._notify(camera_id),
             )
             feed = CameraFeed(
                 config.id,
@@ -299,13 +346,21 @@ class CameraService:
         running.worker.stop()
 
     def _inference_for(self, model: str | None) -> InferenceWorker:
+        """The worker of the detector now serving `model` (one per loaded engine)."""
         detector = self._detection.detector(model)
-        worker = self._inference.get(detector.ref.name)
-        if worker is None:
+        key = f"{detector.ref.name}@{detector.ref.version}"
+        worker = self._inference.get(key)
+        if worker is None or worker.detector is not detector:
             worker = InferenceWorker(detector, on_error=self._inference_failed)
             worker.start()
-            self._inference[detector.ref.name] = worker
+            self._inference[key] = worker
         return worker
+
+    def _notify(self, camera_id: str) -> None:
+        """A camera has a new frame: wake whichever inference worker serves it now."""
+        running = self._running.get(camera_id)
+        if running is not None:
+            running.inference.notify()
 
     def _state_changed(self, camera_id: str, state: CameraState, reason: str | None) -> None:
         self._events.publish("camera.state", camera=camera_id, state=state.value, reason=reason)

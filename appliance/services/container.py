@@ -8,9 +8,10 @@ from loguru import logger
 
 from appliance.errors import ApplianceError
 from appliance.services.cameras import CameraService
-from appliance.services.detection import DetectionService, ServiceState
+from appliance.services.detection import DetectionService, ModelSpec, ServiceState
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
+from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.telemetry import TelemetryService
 
@@ -18,6 +19,7 @@ from appliance.services.telemetry import TelemetryService
 @dataclass(frozen=True)
 class UploadLimits:
     max_body_bytes: int
+    max_model_bytes: int = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,18 @@ class Services:
     events: EventBus
     metrics: Metrics
     telemetry: TelemetryService
+    models: ModelService
+    model_specs: tuple[ModelSpec, ...] = ()
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""
         await self.telemetry.start()
+        await self.models.start(list(self.model_specs))  # before ready: /v1/models lists them
         await self.detection.start()
         if self.detection.readiness.state is not ServiceState.READY:
             logger.error("cameras not started: the models did not load")
             return
+        await self.models.load_saved(self.cameras.saved_models())
         try:
             await self.cameras.start()
         except ApplianceError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,8 @@ class DetectionService:
     def detector(self, name: str | None) -> Detector:
         """The named detector (or the default one) if it is loaded."""
         name = name or self.default_model
-        if name not in {spec.name for spec in self._specs}:
+        known = {spec.name for spec in self._specs} | set(self._detectors)
+        if name not in known:
             raise ModelNotFoundError(f"no model named {name!r}; loaded: {self.model_names}")
         if self.readiness.state is ServiceState.FAILED:
             raise NotReadyError(f"not ready: {self.readiness.error}")
@@ -142,7 +144,47 @@ class DetectionService:
 
     @property
     def model_names(self) -> list[str]:
-        return [spec.name for spec in self._specs]
+        return list(dict.fromkeys([*(spec.name for spec in self._specs), *self._detectors]))
+
+    @property
+    def loaded(self) -> dict[str, Detector]:
+        return dict(self._detectors)
+
+    def load_and_warm(self, name: str, path: Path) -> tuple[Detector, float, float]:
+        """Load a model beside the ones serving, and warm it (blocking: run in a thread).
+        Returns it with its load and warm-up times in ms; nothing serving changes."""
+        start = time.perf_counter()
+        detector = Detector.load(name, path, self._config)
+        loaded = time.perf_counter()
+        try:
+            warmup_ms = detector.warm_up()
+        except Exception:
+            detector.close()
+            raise
+        return detector, (loaded - start) * 1000, warmup_ms
+
+    def install(
+        self, detector: Detector, *, default: bool, warmup_ms: float = 0.0
+    ) -> Detector | None:
+        """Serve `detector` under its name from now on (and as the default if asked); returns
+        the detector it replaced, for the caller to close once nothing uses it."""
+        name = detector.ref.name
+        previous = self._detectors.get(name)
+        self._detectors[name] = detector
+        if default:
+            self.default_model = name
+        self.readiness.models = [m for m in self.readiness.models if m.name != name]
+        self.readiness.models.append(_describe(detector, warmup_ms))
+        return previous if previous is not detector else None
+
+    def unload(self, name: str) -> None:
+        """Stop serving `name` and free it (waits for an inference in flight)."""
+        if name == self.default_model:
+            return
+        detector = self._detectors.pop(name, None)
+        self.readiness.models = [m for m in self.readiness.models if m.name != name]
+        if detector is not None:
+            detector.close()
 
     def params(
         self,

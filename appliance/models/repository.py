@@ -1,0 +1,165 @@
+"""The on-disk model repository: `models/<name>/<version>/` holding the model file and its
+metadata. Versions are content hashes; writes are atomic, so a half-written upload never
+appears in the list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from appliance.errors import ConflictError, InvalidInputError, ModelNotFoundError
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+FORMATS = {".onnx": "onnx"}
+META_FILE = "meta.json"
+
+
+class ModelMeta(BaseModel):
+    """What the repository knows about one model version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str = Field(description="First 12 hex digits of the file's sha256.")
+    file: str
+    format: str
+    sha256: str
+    size_bytes: int
+    source: str = Field(description="demo, upload, or where it was registered from.")
+    created: float
+    labels: list[str] = Field(default_factory=list)
+    task: str = "detect"
+    input_size: tuple[int, int] | None = None
+    output_family: str | None = None
+    validation: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelRepository:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def list(self) -> list[ModelMeta]:
+        metas = []
+        if self.root.is_dir():
+            for folder in sorted(self.root.iterdir()):
+                if folder.is_dir() and MODEL_NAME.match(folder.name):
+                    found = self._latest(folder)
+                    if found is not None:
+                        metas.append(found)
+        return metas
+
+    def get(self, name: str) -> ModelMeta:
+        check_name(name)
+        found = self._latest(self.root / name)
+        if found is None:
+            raise ModelNotFoundError(f"no model named {name!r} in the repository")
+        return found
+
+    def has(self, name: str, source_file: Path) -> bool:
+        """Whether this exact file is already a version of `name`."""
+        return (self.root / name / sha256_of(source_file)[:12] / META_FILE).is_file()
+
+    def path(self, meta: ModelMeta) -> Path:
+        return self.root / meta.name / meta.version / meta.file
+
+    def add(self, name: str, source_file: Path, *, source: str, **details: Any) -> ModelMeta:
+        """Copy `source_file` in as a new version of `name` (atomically: staged, then renamed)."""
+        check_name(name)
+        check_format(source_file)
+        suffix = source_file.suffix.lower()
+        digest = sha256_of(source_file)
+        version = digest[:12]
+        final = self.root / name / version
+        if final.exists():
+            return self._read(final)
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root / name))
+        try:
+            shutil.copyfile(source_file, staging / f"model{suffix}")
+            meta = ModelMeta(
+                name=name,
+                version=version,
+                file=f"model{suffix}",
+                format=FORMATS[suffix],
+                sha256=digest,
+                size_bytes=source_file.stat().st_size,
+                source=source,
+                created=time.time(),
+                **details,
+            )
+            _write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
+            _fsync_dir(staging)
+            os.replace(staging, final)
+            _fsync_dir(final.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return meta
+
+    def delete(self, name: str, *, active: set[str]) -> None:
+        meta = self.get(name)
+        if meta.name in active:
+            raise ConflictError(f"model {name!r} is in use; activate another one first")
+        trash = self.root / f".deleting-{name}-{time.monotonic_ns()}"
+        os.replace(self.root / name, trash)  # vanishes from the list in one step
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _latest(self, folder: Path) -> ModelMeta | None:
+        if not folder.is_dir():
+            return None
+        versions = [self._read(v) for v in folder.iterdir() if (v / META_FILE).is_file()]
+        valid = [m for m in versions if m is not None]
+        return max(valid, key=lambda m: m.created) if valid else None
+
+    def _read(self, folder: Path) -> ModelMeta:
+        try:
+            return ModelMeta.model_validate_json((folder / META_FILE).read_text())
+        except (OSError, ValidationError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"unreadable model metadata in {folder}: {exc}") from None
+
+
+def check_name(name: str) -> None:
+    if not MODEL_NAME.match(name):
+        raise InvalidInputError(
+            f"model name {name!r}: 1-64 letters, digits, '.', '_' or '-', not starting with one"
+        )
+
+
+def check_format(path: Path) -> None:
+    """Only model formats we run: no pickles, no Python."""
+    if path.suffix.lower() not in FORMATS:
+        raise InvalidInputError(f"only {', '.join(FORMATS)} model files are accepted")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".part")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

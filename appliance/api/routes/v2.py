@@ -29,6 +29,7 @@ from appliance.api.v2_schemas import (
     ServerMetadata,
     TensorMetadata,
     TensorSpecLike,
+    decompress,
     encode_response,
     input_tensor,
     parse_request,
@@ -121,7 +122,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if seen > limit:
             raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return decompress(b"".join(chunks), request.headers.get("content-encoding"), limit)
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
@@ -210,11 +211,27 @@ async def version_ready(name: str, version: str, detection: DetectionDep) -> Res
     return Response()
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` inlined: `#/$defs/…` would not resolve at
+    the root of the OpenAPI document it is embedded in."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        return [walk(item) for item in node] if isinstance(node, list) else node
+
+    return dict(walk(schema))
+
+
 _INFER_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": _inlined(InferenceRequest.model_json_schema())},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
                 "description": f"JSON request of {HEADER_LENGTH} bytes, then binary tensors",
@@ -273,7 +290,7 @@ async def repository_index(detection: DetectionDep) -> list[RepositoryModel]:
         else RepositoryModel(
             name=name,
             state="UNAVAILABLE" if failed else "LOADING",
-            reason=readiness.error or "" if failed else "",
+            reason=(readiness.error or "") if failed else "",
         )
         for name in detection.model_names
     ]

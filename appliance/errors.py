@@ -82,6 +82,12 @@ class InferenceError(ModelError):
     code = "inference_failed"
 
 
+class ModelClosedError(InferenceError):
+    """A detector that a swap replaced was asked to detect: resolve the model again."""
+
+    code = "model_replaced"
+
+
 class DarknetImportError(ModelError):
     """A Darknet cfg/weights pair that cannot be converted."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -98,6 +101,15 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         self._session = None
+        gc.collect()  # drop the session now, not whenever a cycle collection happens
+        _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand a closed session's freed heap back to the OS (glibc keeps it otherwise, and RSS
+    then grows with every model swap)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _provider_options(providers: list[str], config: OnnxRuntimeConfig) -> list[Any]:

@@ -6,7 +6,8 @@ import ast
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from appliance.domain import Detection, DetectionResult, DetectParams, ModelRef,
 from appliance.engines.base import Engine
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.registry import load_engine
-from appliance.errors import InferenceError, UnsupportedModelError
+from appliance.errors import InferenceError, ModelClosedError, UnsupportedModelError
 from appliance.models.decode import (
     DEFAULT_FILL,
     Letterbox,
@@ -55,6 +56,9 @@ class Detector:
         self.dynamic_batch = engine.inputs[0].dynamic_batch
         self.fill = int(engine.metadata.get("letterbox_fill", DEFAULT_FILL))
         self._lock = threading.Lock()
+        self._users = 0  # detections in progress: close() waits for them (blue/green swaps)
+        self._closing = False
+        self._idle = threading.Condition()
 
     @classmethod
     def load(cls, name: str, path: Path, config: OnnxRuntimeConfig) -> Detector:
@@ -74,6 +78,25 @@ class Detector:
         return (time.perf_counter() - start) * 1000
 
     def detect(
+        self, images: Sequence[DecodedImage], params: DetectParams | Sequence[DetectParams]
+    ) -> list[DetectionResult]:
+        with self._in_use():
+            return self._detect(images, params)
+
+    @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        with self._idle:
+            if self._closing:
+                raise ModelClosedError(f"model {self.ref.name} {self.ref.version} was replaced")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._users -= 1
+                self._idle.notify_all()
+
+    def _detect(
         self, images: Sequence[DecodedImage], params: DetectParams | Sequence[DetectParams]
     ) -> list[DetectionResult]:
         """Detect objects in each image; a dynamic-batch model runs them as one batch.
@@ -131,7 +154,11 @@ class Detector:
             raise InferenceError(f"model {self.ref.name} returned non-finite values")
         return decode(output, self.family, box, image_hw, params, self.labels)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new detections, let those in flight finish, then free the engine."""
+        with self._idle:
+            self._closing = True
+            self._idle.wait_for(lambda: self._users == 0, timeout)
         with self._lock:
             self.engine.close()
 

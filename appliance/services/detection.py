@@ -19,6 +19,7 @@ from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.errors import (
     ApplianceError,
     InvalidInputError,
+    ModelClosedError,
     ModelLoadError,
     ModelNotFoundError,
     NotReadyError,
@@ -205,13 +206,13 @@ class DetectionService:
         self, images: Sequence[bytes], params: DetectParams, model: str | None = None
     ) -> list[DetectionResult]:
         """Decode and detect several images; one batched inference where the model allows."""
-        detector = self.detector(model)
+        self.detector(model)  # an unknown model, or not ready: fail before any work
         if len(images) > self.limits.max_batch:
             raise InvalidInputError(
                 f"{len(images)} images; at most {self.limits.max_batch} a batch"
             )
         return await to_thread.run_sync(
-            self._decode_and_detect, detector, images, params, limiter=self._compute
+            self._decode_and_detect, model, images, params, limiter=self._compute
         )
 
     async def infer_tensor(self, model: str | None, tensor: np.ndarray) -> list[np.ndarray]:
@@ -224,23 +225,35 @@ class DetectionService:
         self, image: bytes, params: DetectParams, model: str | None = None
     ) -> tuple[DetectionResult, bytes]:
         """Detect, then draw the boxes and encode the picture as JPEG."""
-        detector = self.detector(model)
+        self.detector(model)
         return await to_thread.run_sync(
-            self._detect_and_draw, detector, image, params, limiter=self._compute
+            self._detect_and_draw, model, image, params, limiter=self._compute
         )
 
     def _decode_and_detect(
-        self, detector: Detector, images: Sequence[bytes], params: DetectParams
+        self, model: str | None, images: Sequence[bytes], params: DetectParams
     ) -> list[DetectionResult]:
         decoded = [DecodedImage(*decode_image(data, self.limits.max_pixels)) for data in images]
-        return detector.detect(decoded, params)
+        return self._detect_current(model, decoded, params)
 
     def _detect_and_draw(
-        self, detector: Detector, image: bytes, params: DetectParams
+        self, model: str | None, image: bytes, params: DetectParams
     ) -> tuple[DetectionResult, bytes]:
         decoded = DecodedImage(*decode_image(image, self.limits.max_pixels))
-        result = detector.detect([decoded], params)[0]
+        result = self._detect_current(model, [decoded], params)[0]
         return result, encode_jpeg(draw_detections(decoded.pixels, result.detections))
+
+    def _detect_current(
+        self, model: str | None, images: list[DecodedImage], params: DetectParams
+    ) -> list[DetectionResult]:
+        """Detect with whatever serves `model` now; a swap that closes the detector just
+        resolved makes it resolve again (blue/green: no request fails during a swap)."""
+        for _ in range(3):
+            try:
+                return self.detector(model).detect(images, params)
+            except ModelClosedError:
+                continue
+        return self.detector(model).detect(images, params)
 
 
 def _class_id(value: str, labels: Sequence[str]) -> int:

@@ -25,12 +25,14 @@ from appliance.config import CameraConfig, ConfigStore, RuntimeConfig
 from appliance.domain import CameraState
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.logging import journal_fields
+from appliance.models.repository import ModelRepository
 from appliance.pipeline.camera import CameraWorker
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
+from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.supervision import Supervisor
 from appliance.services.telemetry import TelemetryService
@@ -192,8 +194,17 @@ def test_supervisor_stops_pinging_while_a_worker_hangs(
     events = EventBus()
     cameras = CameraService(store, detection, events, source_factory=lambda _config: source)
     telemetry = TelemetryService(events)
+    config = OnnxRuntimeConfig(providers=("cpu",))
+    models = ModelService(ModelRepository(tmp_path / "models"), detection, cameras, events, config)
     services = Services(
-        detection, DetectionRecorder(), UploadLimits(1024), cameras, events, Metrics(), telemetry
+        detection,
+        DetectionRecorder(),
+        UploadLimits(1024),
+        cameras,
+        events,
+        Metrics(),
+        telemetry,
+        models,
     )
     notifier = SystemdNotifier(str(notify.path), watchdog_usec=200_000)
 

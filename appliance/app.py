@@ -76,7 +76,12 @@ def build_services(settings: Settings) -> Services:
     metrics.watch_telemetry(telemetry.snapshot)
     specs = [ModelSpec.parse(text) for text in settings.models]
     models = ModelService(
-        ModelRepository(settings.data_dir / "models"), detection, cameras, events, config
+        ModelRepository(settings.data_dir / "models"),
+        detection,
+        cameras,
+        events,
+        config,
+        on_swap=metrics.observe_swap,
     )
     return Services(
         detection=detection,

@@ -59,6 +59,18 @@ class Metrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self.swaps = Counter(
+            "appliance_model_swaps_total",
+            "Model activations (blue/green swaps).",
+            ["model"],
+            registry=self.registry,
+        )
+        self.swap_seconds = Histogram(
+            "appliance_model_swap_switch_seconds",
+            "Time to move cameras and the API onto a new engine.",
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
         self.inference_seconds = Histogram(
             "appliance_inference_seconds",
             "Model inference time per image of detect requests (cameras: frame stage 'infer').",
@@ -66,6 +78,10 @@ class Metrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+
+    def observe_swap(self, model: str, switch_ms: float) -> None:
+        self.swaps.labels(model).inc()
+        self.swap_seconds.observe(switch_ms / 1000)
 
     def observe_request(self, method: str, route: str, status: int | str, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

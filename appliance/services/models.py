@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,10 @@ class ModelService:
         cameras: CameraService,
         events: EventBus,
         config: OnnxRuntimeConfig,
+        on_swap: Callable[[str, float], None] | None = None,
     ) -> None:
         self.repository = repository
+        self._on_swap = on_swap  # e.g. Prometheus: model, switch ms
         self._detection = detection
         self._cameras = cameras
         self._events = events
@@ -165,6 +168,8 @@ class ModelService:
             )
         logger.bind(model=name).info("model swap: {}", report)
         self._events.publish("model.activated", **vars(report))
+        if self._on_swap is not None:
+            self._on_swap(name, report.switch_ms)
         return report
 
     def _release(self, replaced: Any) -> list[str]:

@@ -147,6 +147,8 @@ def test_swap_under_load_loses_no_request_and_no_frame(tmp_path: Path, scene: Sc
                 models = {m["name"]: m for m in (await http.get("/v1/models")).json()["models"]}
                 assert models["second"]["default"] and models["second"]["cameras"] == ["cam"]
                 assert not models["yolov3-tiny"]["loaded"]
+                metrics = (await http.get("/metrics")).text
+                assert 'appliance_model_swaps_total{model="second"} 1.0' in metrics
                 return statuses, frame_ids, report, models_seen
 
         statuses, frame_ids, report, models_seen = asyncio.run(scenario())

@@ -47,6 +47,7 @@ class RuntimeConfig(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     cameras: list[CameraConfig] = Field(default_factory=list)
+    default_model: str | None = Field(None, description="Activated for everything; else --model.")
 
 
 class ConfigError(ApplianceError):

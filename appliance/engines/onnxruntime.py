@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -100,8 +99,7 @@ class OnnxRuntimeEngine:
             raise InferenceError(f"inference failed: {_first_line(exc)}") from exc
 
     def close(self) -> None:
-        self._session = None
-        gc.collect()  # drop the session now, not whenever a cycle collection happens
+        self._session = None  # the last reference: ONNX Runtime frees it here
         _return_freed_memory()
 
 

@@ -88,6 +88,9 @@ class Broadcaster:
     # --- producer side (inference thread) ------------------------------------------------
 
     def publish(self, processed: ProcessedFrame) -> None:
+        current = self.processed.peek()[1]
+        if current is not None and processed.frame.frame_id <= current.frame.frame_id:
+            return  # an older frame finishing late (a model swap's last one): never go back
         self.fps_out.tick()
         self._add_stages(processed.stages_ms)
         self.processed.put(processed)

@@ -80,6 +80,7 @@ class CameraService:
         self._running: dict[str, _Running] = {}
         self._inference: dict[str, InferenceWorker] = {}
         self._errors: dict[str, str | None] = {}
+        self._default_model: str | None = None  # saved with the cameras
         self._lock = threading.RLock()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -100,10 +101,20 @@ class CameraService:
                 logger.error("camera {} not started: {}", config.id, exc.message)
                 self._errors[config.id] = exc.message
 
-    def saved_models(self) -> set[str]:
-        """Models the saved cameras name (loaded before the cameras start)."""
+    def saved_models(self) -> tuple[set[str], str | None]:
+        """Models the saved cameras name, and the model activated for everything, if any
+        (loaded before the cameras start)."""
         saved = self._store.load()
-        return {c.model for c in saved.cameras if c.model} if saved is not None else set()
+        if saved is None:
+            return set(), None
+        self._default_model = saved.default_model
+        return {c.model for c in saved.cameras if c.model}, saved.default_model
+
+    def remember_default(self, model: str) -> None:
+        """Keep a global activation across restarts."""
+        with self._lock:
+            self._default_model = model
+            self._save()
 
     async def watch_stalls(self, every_s: float = 0.5) -> None:
         """Runs for the life of the app: capture threads blocked in read() can't see stalls."""
@@ -298,7 +309,8 @@ class CameraService:
         )
 
     def _save(self) -> None:
-        self._store.save(RuntimeConfig(cameras=list(self._configs.values())))
+        cameras = list(self._configs.values())
+        self._store.save(RuntimeConfig(cameras=cameras, default_model=self._default_model))
 
     def _open_source(self, config: CameraConfig) -> FrameSource:
         options = SourceOptions(

@@ -38,11 +38,12 @@ class Services:
         """Start sampling the device, load the models, then start the cameras using them."""
         await self.telemetry.start()
         await self.models.start(list(self.model_specs))  # before ready: /v1/models lists them
+        saved = self.cameras.saved_models()
+        self.detection.add_startup_models(self.models.saved_specs(saved), default=saved[1])
         await self.detection.start()
         if self.detection.readiness.state is not ServiceState.READY:
             logger.error("cameras not started: the models did not load")
             return
-        await self.models.load_saved(self.cameras.saved_models())
         try:
             await self.cameras.start()
         except ApplianceError as exc:

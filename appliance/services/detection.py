@@ -101,6 +101,13 @@ class DetectionService:
         # cores only preempts ONNX Runtime's workers (measured: 8 clients lost 10 % throughput).
         self._compute = anyio.CapacityLimiter(1)
 
+    def add_startup_models(self, specs: Sequence[ModelSpec], default: str | None) -> None:
+        """More models to load at start (saved activations); `default` answers unnamed requests."""
+        known = {spec.name for spec in self._specs}
+        self._specs += [spec for spec in specs if spec.name not in known]
+        if default is not None and default in {spec.name for spec in self._specs}:
+            self.default_model = default
+
     async def start(self) -> None:
         """Load and warm every model; readiness says how it went. Never raises."""
         try:

@@ -87,17 +87,17 @@ class ModelService:
         except ApplianceError as exc:
             logger.error("model {} not registered: {}", spec.name, exc.message)
 
-    async def load_saved(self, names: set[str]) -> None:
-        """Load repository models that saved cameras use, so they start as configured."""
-        for name in sorted(names - set(self._detection.loaded)):
+    def saved_specs(self, saved: tuple[set[str], str | None]) -> list[ModelSpec]:
+        """The repository models saved cameras use and the one last activated for
+        everything, to load at start-up beside the configured ones (missing ones: logged)."""
+        names, default = saved
+        specs = []
+        for name in sorted(names | {default} if default else names):
             try:
-                meta = self.repository.get(name)
-                detector, _, warmup_ms = await asyncio.to_thread(
-                    self._detection.load_and_warm, name, self.repository.path(meta)
-                )
-                self._detection.install(detector, default=False, warmup_ms=warmup_ms)
+                specs.append(ModelSpec(name, self.repository.path(self.repository.get(name))))
             except ApplianceError as exc:
-                logger.error("model {} for saved cameras not loaded: {}", name, exc.message)
+                logger.error("saved model {} not loaded: {}", name, exc.message)
+        return specs
 
     def list(self) -> list[ModelView]:
         return [self._view(meta) for meta in self.repository.list()]
@@ -152,6 +152,8 @@ class ModelService:
                 # a new version of a model other cameras use: they move too, the old one closes
                 cameras = sorted(set(cameras) | self._cameras.cameras_using(name))
             switched = await self._cameras.use_model(cameras, None if cameras is None else name)
+            if cameras is None:
+                self._cameras.remember_default(name)
             switch_ms = (time.perf_counter() - start) * 1000
             released = await asyncio.to_thread(self._release, replaced)
             report = SwapReport(

@@ -32,7 +32,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the test scene and clip writer: real photos
 
-from helpers import start_server, write_clip  # noqa: E402
+from helpers import rss_mb, start_server, write_clip  # noqa: E402
 
 from appliance.domain import DetectParams  # noqa: E402
 from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
@@ -143,13 +143,6 @@ def latency_rows(clip: Path, seconds: float, work: Path) -> list[dict]:
                 "encode_cpu_ms_per_frame": round(encode_ms * encodes / max(frames, 1), 2),
             })  # fmt: skip
     return rows
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def soak(minutes: float, work: Path) -> dict:

@@ -22,33 +22,14 @@ import time
 from pathlib import Path
 
 import httpx
-import onnx
 import websockets
-from onnx import helper
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import compose_scene, start_server, write_clip  # noqa: E402
-
-from appliance.models.demo import demo_model_path  # noqa: E402
+from helpers import compose_scene, rss_mb, second_model, start_server, write_clip  # noqa: E402
 
 QUIET = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
-
-
-def second_model(path: Path) -> Path:
-    model = onnx.load(str(demo_model_path()))
-    props = {p.key: p.value for p in model.metadata_props}
-    helper.set_model_props(model, {**props, "variant": "second"})
-    onnx.save(model, str(path))
-    return path
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def pct(values: list[float], q: float) -> float:

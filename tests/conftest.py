@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from helpers import Scene, compose_scene, wait_ready
+from helpers import RtspServer, Scene, compose_scene, free_port, wait_ready
 
 from appliance.app import create_app
 from appliance.settings import Settings
@@ -43,3 +43,12 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://appliance") as http:
             await wait_ready(http)
             yield http
+
+
+@pytest.fixture
+def rtsp_server() -> Iterator[RtspServer]:
+    """A real RTSP server on a free loopback port (skip the test where none is installed)."""
+    running = RtspServer(free_port())
+    running.start()
+    yield running
+    running.kill()

@@ -167,3 +167,93 @@ def _wait_started(server: Server, cameras: int, timeout: float = 60) -> None:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+
+
+Rects = dict[str, tuple[int, int, int, int]]
+
+
+def assert_finds_scene(body: dict, where: Rects, min_conf: float = 0.4) -> None:
+    """Each photo is found where it was placed, and no label's box sits on another photo."""
+    detections = body["detections"]
+    assert set(where) <= {d["label"] for d in detections}, detections
+    for label, rect in where.items():
+        assert any(
+            d["label"] == label and d["confidence"] >= min_conf and inside(d["box"], rect)
+            for d in detections
+        ), f"no {label} inside {rect}: {detections}"
+        for d in detections:
+            if d["label"] == label:
+                for other, other_rect in where.items():
+                    if other != label:
+                        assert not inside(d["box"], other_rect), (label, d, other)
+
+
+def second_model(path: Path) -> Path:
+    """A second real model: the demo network with its own metadata, so its own sha256."""
+    import onnx
+    from onnx import helper
+
+    from appliance.models.demo import demo_model_path
+
+    model = onnx.load(str(demo_model_path()))
+    props = {p.key: p.value for p in model.metadata_props}
+    helper.set_model_props(model, {**props, "variant": "second"})
+    onnx.save(model, str(path))
+    return path
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+RTSP_SERVER = Path(__file__).resolve().parent / "support" / "rtsp_server.py"
+_RTSP_PROBE = "import gi; gi.require_version('GstRtspServer', '1.0')"
+
+
+def rtsp_server_available() -> bool:
+    """Whether Debian's python3-gi with GStreamer's RTSP server is installed. CI installs it,
+    so there (CI set) a missing server must fail the tests, not skip them."""
+    if os.environ.get("CI"):
+        return True
+    probe = subprocess.run(
+        ["/usr/bin/python3", "-c", _RTSP_PROBE], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+class RtspServer:
+    """tests/support/rtsp_server.py in a subprocess: a live H.264 stream on loopback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/test"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["/usr/bin/python3", str(RTSP_SERVER), str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # a frozen server must die too
+            self.process.kill()
+            self.process.wait(10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.process = None

@@ -8,7 +8,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from helpers import Scene, inside
+from helpers import Rects, Scene, assert_finds_scene
 
 from appliance.settings import Settings
 
@@ -16,23 +16,6 @@ pytestmark = pytest.mark.anyio
 
 JPEG = {"content-type": "image/jpeg"}
 COCO_IDS = {"person": 0, "cat": 15, "cup": 41}
-Rects = dict[str, tuple[int, int, int, int]]
-
-
-def assert_finds_scene(body: dict, where: Rects, min_conf: float = 0.4) -> None:
-    """Each photo is found where it was placed, and no label's box sits on another photo."""
-    detections = body["detections"]
-    assert set(where) <= {d["label"] for d in detections}, detections
-    for label, rect in where.items():
-        assert any(
-            d["label"] == label and d["confidence"] >= min_conf and inside(d["box"], rect)
-            for d in detections
-        ), f"no {label} inside {rect}: {detections}"
-        for d in detections:
-            if d["label"] == label:
-                for other, other_rect in where.items():
-                    if other != label:
-                        assert not inside(d["box"], other_rect), (label, d, other)
 
 
 def mirrored(where: Rects, width: int) -> Rects:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
-from helpers import Scene, inside
+from helpers import Scene, assert_finds_scene
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.websockets import WebSocketDisconnect
 
@@ -37,19 +37,6 @@ def testclient(app: FastAPI) -> Iterator[TestClient]:
             assert time.monotonic() < deadline, "models never became ready"
             time.sleep(0.05)
         yield client
-
-
-def assert_finds_scene(body: dict, where: dict[str, tuple[int, int, int, int]]) -> None:
-    """Each photo is found where it was placed, and no label's box sits on another photo."""
-    for label, rect in where.items():
-        assert any(
-            d["label"] == label and d["confidence"] >= 0.4 and inside(d["box"], rect)
-            for d in body["detections"]
-        ), f"no {label} inside {rect}: {body['detections']}"
-    for d in body["detections"]:
-        for other, rect in where.items():
-            if other != d["label"] and d["label"] in where:
-                assert not inside(d["box"], rect), (d, other)
 
 
 def test_frame_gets_a_detect_result(testclient: TestClient, scene: Scene):

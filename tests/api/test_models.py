@@ -13,21 +13,20 @@ import onnx
 import pytest
 import websockets
 from asgi_lifespan import LifespanManager
-from helpers import Scene, assert_error, compose_scene, start_server, wait_ready, write_clip
+from helpers import (
+    Scene,
+    assert_error,
+    compose_scene,
+    second_model,
+    start_server,
+    wait_ready,
+    write_clip,
+)
 from onnx import TensorProto, helper, numpy_helper
 
 from appliance.app import create_app
 from appliance.models.demo import demo_model_path
 from appliance.settings import Settings
-
-
-def second_model(path: Path) -> Path:
-    """A second real model: the demo network with its own metadata, so its own sha256."""
-    model = onnx.load(str(demo_model_path()))
-    props = {p.key: p.value for p in model.metadata_props}
-    helper.set_model_props(model, {**props, "variant": "second"})
-    onnx.save(model, str(path))
-    return path
 
 
 def two_input_model(path: Path) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import websockets
-from helpers import Scene, Server, inside, start_server
+from helpers import Scene, Server, assert_finds_scene, start_server
 
 JPEG = {"content-type": "image/jpeg"}
 
@@ -44,19 +44,6 @@ def stopped(tmp_path_factory: pytest.TempPathFactory) -> Stopped:
         except subprocess.TimeoutExpired:
             pytest.fail(f"still running 15 s after SIGTERM:\n{server.log_text()}")
         return Stopped(returncode, time.monotonic() - start, server.log_text())
-
-
-def assert_finds_scene(body: dict, where: dict[str, tuple[int, int, int, int]]) -> None:
-    """Each photo is found where it was placed, and no label's box sits on another photo."""
-    for label, rect in where.items():
-        assert any(
-            d["label"] == label and d["confidence"] >= 0.4 and inside(d["box"], rect)
-            for d in body["detections"]
-        ), f"no {label} inside {rect}: {body['detections']}"
-    for d in body["detections"]:
-        for other, rect in where.items():
-            if other != d["label"] and d["label"] in where:
-                assert not inside(d["box"], rect), (d, other)
 
 
 @pytest.mark.anyio

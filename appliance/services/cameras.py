@@ -197,6 +197,11 @@ class CameraService:
         with self._lock:
             return {r.inference.detector.ref.name for r in self._running.values()}
 
+    def assigned_models(self) -> dict[str, str | None]:
+        """Each camera's configured model (None: the default), without building full views."""
+        with self._lock:
+            return {camera_id: config.model for camera_id, config in self._configs.items()}
+
     def cameras_using(self, model: str) -> set[str]:
         with self._lock:
             return {i for i, r in self._running.items() if r.inference.detector.ref.name == model}

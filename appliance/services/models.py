@@ -100,10 +100,11 @@ class ModelService:
         return specs
 
     def list(self) -> list[ModelView]:
-        return [self._view(meta) for meta in self.repository.list()]
+        assigned = self._cameras.assigned_models()
+        return [self._view(meta, assigned) for meta in self.repository.list()]
 
     def get(self, name: str) -> ModelView:
-        return self._view(self.repository.get(name))
+        return self._view(self.repository.get(name), self._cameras.assigned_models())
 
     async def upload(self, name: str, staged: Path) -> ModelView:
         """Validate a staged upload, then add it; a model that fails changes nothing."""
@@ -124,7 +125,7 @@ class ModelService:
             validation=report,
         )
         self._events.publish("model.uploaded", model=name, version=meta.version)
-        return self._view(meta)
+        return self._view(meta, self._cameras.assigned_models())
 
     async def delete(self, name: str) -> None:
         active = self._cameras.models_in_use() | {self._detection.default_model}
@@ -187,14 +188,11 @@ class ModelService:
                 released.append(name)
         return released
 
-    def _view(self, meta: ModelMeta) -> ModelView:
+    def _view(self, meta: ModelMeta, assigned: dict[str, str | None]) -> ModelView:
         loaded = self._detection.loaded.get(meta.name)
         serving = loaded is not None and loaded.ref.version == meta.version
-        cameras = [
-            v.config.id
-            for v in self._cameras.list()
-            if (v.config.model or self._detection.default_model) == meta.name
-        ]
+        default = self._detection.default_model
+        cameras = [camera for camera, model in assigned.items() if (model or default) == meta.name]
         return ModelView(
             meta=meta,
             default=self._detection.default_model == meta.name,

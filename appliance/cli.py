@@ -1,4 +1,5 @@
-"""Command line: `appliance serve`, `appliance models import-darknet`, `appliance doctor`."""
+"""Command line: `appliance serve`, `appliance open`, `appliance models import-darknet`,
+`appliance doctor`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,24 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--providers", help="ONNX Runtime providers in order, e.g. cuda,cpu")
     serve.add_argument("--log-level", choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"])
+
+    opener = commands.add_parser(
+        "open",
+        help="show the dashboard in an app window, starting the service if none answers",
+        description="Open the dashboard (what the desktop icon runs). Host and port come from "
+        "the APPLIANCE_* variables, like `appliance serve`; a service that does not answer is "
+        "started in the background, logging to DATA_DIR/appliance.log.",
+    )
+    opener.add_argument("--url", help="the service's URL (default from APPLIANCE_HOST/PORT)")
+    opener.add_argument(
+        "--browser",
+        help="browser command (default $APPLIANCE_BROWSER, else Chromium/Chrome/Edge as an app "
+        "window, else the desktop's default browser)",
+    )
+    opener.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")
+    opener.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for a started service"
+    )
 
     models = commands.add_parser("models", help="model tools").add_subparsers(
         dest="models_command", required=True, metavar="COMMAND"
@@ -61,6 +80,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open(args: argparse.Namespace) -> int:
+    from appliance.launcher import open_app
+    from appliance.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"appliance: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    url = open_app(
+        settings,
+        url=args.url,
+        browser=args.browser,
+        show=not args.no_browser,
+        timeout=args.timeout,
+    )
+    if args.no_browser:
+        print(url)
+    return 0
+
+
 def _import_darknet(args: argparse.Namespace) -> int:
     from appliance.models.darknet import import_darknet
 
@@ -84,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "open":
+            return _open(args)
         return _import_darknet(args)
     except ApplianceError as exc:
         print(f"appliance: {exc.message}", file=sys.stderr)

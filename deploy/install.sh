@@ -175,6 +175,8 @@ install_desktop_entry() {
         say "no deploy/appliance.desktop: skipping the desktop entry"
         return
     fi
+    # /usr/local/share: what a package manager does not own; desktops search it
+    # (XDG_DATA_DIRS defaults to /usr/local/share:/usr/share).
     say "desktop entry $r/usr/local/share/applications/appliance.desktop"
     install -D -m 0644 "$here/appliance.desktop" "$r/usr/local/share/applications/appliance.desktop"
     local icon
@@ -184,6 +186,19 @@ install_desktop_entry() {
         [ "${icon##*.}" = png ] || size=scalable
         install -D -m 0644 "$icon" "$r/usr/local/share/icons/hicolor/$size/apps/${icon##*/}"
     done
+    refresh_desktop_caches
+}
+
+refresh_desktop_caches() {
+    # Menus and docks pick up a new entry and icon at once where these caches exist. Only on
+    # the running system: a folder root (image, test) gets them when it boots.
+    [ "$r" = "" ] || return 0
+    if command -v update-desktop-database >/dev/null; then
+        update-desktop-database -q /usr/local/share/applications || true
+    fi
+    if command -v gtk-update-icon-cache >/dev/null && [ -d /usr/local/share/icons/hicolor ]; then
+        gtk-update-icon-cache -q -t -f /usr/local/share/icons/hicolor || true
+    fi
 }
 
 start_service() {

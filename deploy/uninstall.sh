@@ -44,6 +44,13 @@ rm -rf "$r/opt/appliance"
 rm -f "$r/usr/local/share/applications/appliance.desktop" \
     "$r/usr/local/share/icons/hicolor/scalable/apps/appliance.svg" \
     "$r/usr/local/share/icons/hicolor/256x256/apps/appliance.png"
+if [ "$r" = "" ] && command -v update-desktop-database >/dev/null; then
+    update-desktop-database -q /usr/local/share/applications 2>/dev/null || true
+fi
+if [ "$r" = "" ] && command -v gtk-update-icon-cache >/dev/null &&
+    [ -d /usr/local/share/icons/hicolor ]; then
+    gtk-update-icon-cache -q -t -f /usr/local/share/icons/hicolor 2>/dev/null || true
+fi
 link="$r/usr/local/bin/appliance"
 if [ -L "$link" ] && [ "$(readlink "$link")" = /opt/appliance/venv/bin/appliance ]; then
     rm -f "$link"

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from appliance import __version__
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
+from appliance.api.fallback import install_api_fallback
 from appliance.api.middleware import RequestContextMiddleware
 from appliance.api.routes import (
     camera_streams,
@@ -27,6 +28,7 @@ from appliance.api.routes import (
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.models.repository import ModelRepository
+from appliance.secret import load_or_create_secret
 from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
@@ -143,4 +145,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(system.router)
     app.include_router(v2.router)
+    install_api_fallback(app)
+    if settings.dashboard:
+        _mount_dashboard(app, services, settings)
     return app
+
+
+def _mount_dashboard(app: FastAPI, services: Services, settings: Settings) -> None:
+    """Mounted last, at /: API routes come first. Imported here so an API-only process
+    (APPLIANCE_DASHBOARD=0) never loads NiceGUI."""
+    from ui.dashboard import setup_dashboard
+
+    setup_dashboard(
+        app,
+        services,
+        device_name=settings.device_name,
+        storage_secret=load_or_create_secret(settings.data_dir / "dashboard.secret"),
+        upload_dir=str(settings.data_dir / "models" / ".uploads"),
+        storage_dir=settings.data_dir / "dashboard",
+    )

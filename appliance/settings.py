@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
     telemetry_history_s: float = Field(600.0, gt=0, le=86400, description="History kept.")
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     graceful_shutdown_s: float = Field(5.0, ge=0)
+    dashboard: bool = Field(True, description="Serve the NiceGUI dashboard at /.")
+    device_name: str = Field(
+        default_factory=socket.gethostname, description="Shown in the dashboard's header."
+    )
 
     @field_validator("models", "providers", mode="before")
     @classmethod

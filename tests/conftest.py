@@ -31,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "config.json").write_text('{"schema_version": 1, "cameras": []}')
-    return Settings(data_dir=data_dir, models=["demo"], intra_op_threads=2)
+    return Settings(data_dir=data_dir, models=["demo"], intra_op_threads=2, dashboard=False)
 
 
 @pytest.fixture

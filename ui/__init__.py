@@ -1,1 +1,1 @@
-"""The NiceGUI dashboard (mounted on the service's app). Arrives with the dashboard issue."""
+"""The NiceGUI dashboard, served by the same app as the API (see ui.dashboard)."""

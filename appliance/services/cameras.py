@@ -14,7 +14,7 @@ from loguru import logger
 from appliance.config import CameraConfig, ConfigStore, RuntimeConfig
 from appliance.domain import CameraState
 from appliance.errors import ApplianceError, ConflictError, NotFoundError
-from appliance.pipeline.broadcast import Broadcaster
+from appliance.pipeline.broadcast import Broadcaster, EncodedFrame
 from appliance.pipeline.camera import Backoff, CameraWorker, CaptureStatus
 from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
 from appliance.services.detection import DetectionService
@@ -22,6 +22,7 @@ from appliance.services.events import EventBus
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
 
 LiveFeed = Broadcaster  # what the API streams from: one camera's processed, encoded frames
+LiveFrame = EncodedFrame  # one of those frames: JPEG bytes and what was found in it
 DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 SourceFactory = Callable[[CameraConfig], FrameSource]

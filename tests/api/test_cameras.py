@@ -150,7 +150,7 @@ async def test_cameras_survive_a_restart(settings: Settings, clip: Path) -> None
 def test_first_start_shows_the_demo_camera(tmp_path: Path) -> None:
     """With no saved configuration the demo camera runs, and its frames carry detections;
     its state changes arrive on WS /v1/events."""
-    app = create_app(Settings(data_dir=tmp_path, models=["demo"]))
+    app = create_app(Settings(data_dir=tmp_path, models=["demo"], dashboard=False))
     with TestClient(app) as http, http.websocket_connect("/v1/events") as events:
         first = events.receive_json()
         assert first["type"] == "camera.state" and first["camera"] == "demo"

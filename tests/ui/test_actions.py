@@ -1,0 +1,138 @@
+"""What a user does on the dashboard reaches the services, and every outcome is shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import Dashboard
+from helpers import second_model, write_clip
+from nicegui import ui
+from nicegui.elements.upload_files import SmallFileUpload
+
+from ui.components.live_view import LiveView
+
+pytestmark = pytest.mark.anyio
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.05)
+
+
+def _only(dashboard: Dashboard, marker: str):
+    (element,) = dashboard.user.find(marker=marker).elements
+    return element
+
+
+async def test_add_a_camera_with_test_connection(dashboard: Dashboard, tmp_path: Path):
+    """Test connection shows the file's first frame; Save starts the camera and saves it."""
+    clip = write_clip(tmp_path / "door.avi")
+    user = dashboard.user
+    await user.open("/cameras")
+    user.find(marker="add-camera").click()
+    user.find(marker="camera-name").type("Front door")
+    user.find(marker="camera-uri").type(f"file://{clip}")
+    user.find(marker="camera-test").click()
+    await user.should_see(marker="camera-preview", retries=100)
+    await user.should_see("Connected: 640×360")
+    user.find(marker="camera-save").click()
+    await _until(lambda: user.notify.contains("Added Front door"))
+    view = dashboard.services.cameras.get("front-door")
+    assert view.config.uri == f"file://{clip}"
+    saved = json.loads((dashboard.services.cameras._store.path).read_text())
+    assert "front-door" in [c["id"] for c in saved["cameras"]]
+    await user.should_see(marker="camera-row-front-door", retries=100)
+
+
+async def test_a_bad_uri_shows_the_reason_and_adds_nothing(dashboard: Dashboard):
+    user = dashboard.user
+    await user.open("/cameras")
+    user.find(marker="add-camera").click()
+    user.find(marker="camera-name").type("Broken")
+    user.find(marker="camera-uri").type("ftp://example/stream")
+    user.find(marker="camera-save").click()
+    await _until(lambda: len(user.notify.messages) > 0)
+    assert any("ftp" in message for message in user.notify.messages), user.notify.messages
+    assert [v.config.id for v in dashboard.services.cameras.list()] == ["demo"]
+
+
+async def test_test_connection_to_a_dead_source_says_so(dashboard: Dashboard, tmp_path: Path):
+    user = dashboard.user
+    await user.open("/cameras")
+    user.find(marker="add-camera").click()
+    user.find(marker="camera-uri").type(f"file://{tmp_path}/missing.mp4")
+    user.find(marker="camera-test").click()
+    await _until(lambda: len(user.notify.messages) > 0)
+    assert "missing.mp4" in user.notify.messages[-1]
+    await user.should_not_see(marker="camera-preview")
+
+
+async def test_camera_page_filters_apply(dashboard: Dashboard):
+    """Confidence and class filters change the running camera; boxes off shows raw frames."""
+    user = dashboard.user
+    await user.open("/cameras/demo")
+    slider = _only(dashboard, "confidence")
+    slider.value = 0.6
+    user.find(marker="confidence").trigger("change")
+    await _until(lambda: dashboard.services.cameras.get("demo").config.conf == 0.6)
+    classes = _only(dashboard, "classes")
+    classes.value = ["cat"]  # what picking "cat" in the browser does
+    await _until(lambda: dashboard.services.cameras.get("demo").config.classes == ["cat"])
+    feed = dashboard.services.cameras.broadcaster("demo")
+
+    def only_cats() -> bool:
+        frame = feed.latest_encoded(True)
+        found = frame.processed.result.detections if frame else []
+        return bool(found) and {d.label for d in found} == {"cat"}
+
+    await _until(only_cats)
+    (live,) = user.find(LiveView).elements
+    user.find(marker="boxes").click()
+    assert live.annotate is False
+    await _until(lambda: live.refresh() or "annotate=0" in live.source)
+
+
+async def test_upload_then_activate_a_model(dashboard: Dashboard, tmp_path: Path):
+    """Upload through the Models page shows the validation report; Activate everywhere swaps
+    the model and shows the swap report; the demo camera then runs on the new model."""
+    data = second_model(tmp_path / "second.onnx").read_bytes()
+    user = dashboard.user
+    await user.open("/models")
+    (upload,) = user.find(ui.upload).elements
+    await upload.handle_uploads([SmallFileUpload("second.onnx", "application/octet-stream", data)])
+    await _until(lambda: user.notify.contains("second added"), timeout=60)
+    await user.should_see(marker="validation-report", retries=100)
+    await user.should_see(marker="model-second", retries=100)
+    user.find(marker="activate-second").click()
+    user.find(marker="activate-go").click()
+    await user.should_see(marker="swap-report", retries=300)
+    assert dashboard.services.detection.default_model == "second"
+    await _until(lambda: dashboard.services.cameras.cameras_using("second") == {"demo"})
+
+
+async def test_activate_for_one_camera_only(dashboard: Dashboard, tmp_path: Path):
+    await dashboard.services.models.upload("second", second_model(tmp_path / "second.onnx"))
+    user = dashboard.user
+    await user.open("/models")
+    user.find(marker="activate-second").click()
+    _only(dashboard, "activate-scope").value = "some"
+    _only(dashboard, "activate-cameras").value = ["demo"]
+    user.find(marker="activate-go").click()
+    await user.should_see(marker="swap-report", retries=300)
+    assert dashboard.services.detection.default_model != "second"
+    assert dashboard.services.cameras.get("demo").config.model == "second"
+
+
+async def test_a_broken_upload_is_refused_with_the_reason(dashboard: Dashboard):
+    user = dashboard.user
+    await user.open("/models")
+    (upload,) = user.find(ui.upload).elements
+    broken = SmallFileUpload("junk.onnx", "application/octet-stream", b"not a model at all")
+    await upload.handle_uploads([broken])
+    await _until(lambda: len(user.notify.messages) > 0, timeout=60)
+    assert not user.notify.contains("added"), user.notify.messages
+    assert [m.meta.name for m in dashboard.services.models.list()] == ["yolov3-tiny"]

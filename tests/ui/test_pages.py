@@ -1,0 +1,94 @@
+"""Every page renders from the real services, and the live tile follows the camera."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from conftest import Dashboard
+from nicegui import ui
+
+from ui.components.live_view import LiveView
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("path", "expected", "marker"),
+    [
+        ("/", "Demo scene", "tile-demo"),
+        ("/cameras", "demo://", "camera-row-demo"),
+        ("/models", "yolov3-tiny", "model-yolov3-tiny"),
+        ("/health", "Memory", "warnings"),
+        ("/events", "Events", "events"),
+        ("/cameras/demo", "Stage latencies", "stages"),
+    ],
+)
+async def test_page_renders(dashboard: Dashboard, path: str, expected: str, marker: str):
+    """Each page shows its own content inside the shared frame (status light, navigation)."""
+    await dashboard.user.open(path)
+    await dashboard.user.should_see(expected)
+    await dashboard.user.should_see(marker=marker)
+    await dashboard.user.should_see(marker="status-light")
+    await dashboard.user.should_see(marker="nav-models")
+
+
+async def test_api_keeps_working_beside_the_dashboard(dashboard: Dashboard):
+    """/v1, /v2, /metrics and /docs are served by the API, not the dashboard's mount;
+    unknown API paths still get the API's error body."""
+    assert (await dashboard.http.get("/v1/cameras")).json()["cameras"][0]["id"] == "demo"
+    assert (await dashboard.http.get("/v2/health/ready")).status_code == 200
+    assert "appliance_http_requests" in (await dashboard.http.get("/metrics")).text
+    assert (await dashboard.http.get("/docs")).status_code == 200
+    missing = await dashboard.http.get("/v1/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong = await dashboard.http.get("/v1/detect")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST"
+
+
+async def test_live_tile_follows_new_frames(dashboard: Dashboard):
+    """The tile's picture URL moves to newer frame ids, each served as a real JPEG, and the
+    tile counts as a viewer while it is on screen."""
+    await dashboard.user.open("/")
+    await dashboard.user.should_see("streaming", marker="state-demo", retries=100)
+    live = next(iter(dashboard.user.find(LiveView).elements))
+    seen: list[str] = []
+    with anyio.fail_after(20):
+        while len(set(seen)) < 3:
+            live.refresh()
+            if live.source and live.source not in seen:
+                seen.append(live.source)
+            await anyio.sleep(0.1)
+    frame_ids = [int(url.rsplit("frame=", 1)[1]) for url in seen]
+    assert frame_ids == sorted(frame_ids)
+    image = await dashboard.http.get(seen[-1])
+    assert image.headers["content-type"] == "image/jpeg"
+    assert image.content[:2] == b"\xff\xd8"
+    assert dashboard.services.cameras.get("demo").viewers >= 1
+
+
+async def test_tile_shows_what_the_camera_sees(dashboard: Dashboard):
+    """The demo scene holds a person, a cat and a cup; the tile lists the labels found."""
+    await dashboard.user.open("/")
+    with anyio.fail_after(30):
+        while not any(text.startswith(("person", "cat", "cup")) for text in _chips(dashboard)):
+            await anyio.sleep(0.2)
+
+
+def _chips(dashboard: Dashboard) -> list[str]:
+    try:
+        return [chip.text for chip in dashboard.user.find(ui.chip).elements]
+    except AssertionError:  # User.find raises while there is none
+        return []
+
+
+async def test_health_shows_current_cpu(dashboard: Dashboard):
+    await dashboard.user.open("/health")
+    with anyio.fail_after(10):
+        while dashboard.services.telemetry.snapshot() is None:
+            await anyio.sleep(0.1)
+    await dashboard.user.open("/health")
+    await dashboard.user.should_see(marker="fact-cpu")
+    fact = next(iter(dashboard.user.find(marker="fact-cpu").elements))
+    assert fact.text.endswith("%")

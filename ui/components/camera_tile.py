@@ -1,0 +1,67 @@
+"""One camera on the Live page: picture, name, state, rates and what it sees right now."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui import ui
+
+from appliance.errors import NotFoundError
+from appliance.services.cameras import CameraService
+from ui import formatting
+from ui.components.live_view import LiveView
+
+
+class CameraTile:
+    def __init__(self, cameras: CameraService, camera_id: str) -> None:
+        self._cameras = cameras
+        self.camera_id = camera_id
+        view = cameras.get(camera_id)
+        card = ui.card().tight().classes("w-full cursor-pointer hover:shadow-lg")
+        card.on("click", lambda: ui.navigate.to(f"/cameras/{camera_id}"))
+        card.mark(f"tile-{camera_id}")
+        with card:
+            self.live = LiveView(cameras.broadcaster(camera_id), camera_id, fps=5)
+            with ui.card_section().classes("w-full p-3 gap-1"):
+                with ui.row().classes("w-full items-center no-wrap"):
+                    ui.label(view.config.name).classes("font-medium truncate")
+                    ui.space()
+                    self.badge = ui.badge("").mark(f"state-{camera_id}")
+                with ui.row().classes("gap-3 text-xs text-gray-500"):
+                    self.rate = ui.label().mark(f"fps-{camera_id}")
+                    self.latency = ui.label()
+                    self.age = ui.label()
+                self.labels = ui.row().classes("gap-1 min-h-6")
+        self.update()
+        ui.timer(1.0, self.update)
+
+    def update(self) -> None:
+        try:
+            view = self._cameras.get(self.camera_id)
+        except NotFoundError:
+            self.badge.set_text("removed")
+            self.badge.props("color=grey")
+            return
+        state = view.capture.state.value
+        self.badge.set_text(state)
+        self.badge.props(f"color={formatting.state_color(state)}")
+        self.rate.set_text(f"{formatting.fps(view.capture.fps_in)} in · {view.fps_out:.1f} out")
+        self.age.set_text(formatting.age(view.capture.frame_age_s))
+        encoded = self.live.frame
+        latency = None
+        if encoded is not None:
+            latency = (encoded.encoded_mono - encoded.processed.frame.captured_mono) * 1000
+        self.latency.set_text(f"latency {formatting.ms(latency)}")
+        self._show_labels(encoded, view.inference_error)
+
+    def _show_labels(self, encoded, error: str | None) -> None:
+        self.labels.clear()
+        with self.labels:
+            if error:
+                ui.label(error).classes("text-xs text-negative truncate")
+                return
+            if encoded is None or time.monotonic() - encoded.encoded_mono > 5:
+                return
+            found = [d.label for d in encoded.processed.result.detections]
+            for label, count in formatting.label_counts(found):
+                ui.chip(f"{label} {count}").props("dense square outline color=primary")

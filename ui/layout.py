@@ -1,0 +1,72 @@
+"""The frame every page shares: header with device name, status light and navigation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import app, ui
+
+from ui.context import Dashboard
+from ui.status import device_status
+
+NAVIGATION = (  # (path, label, icon)
+    ("/", "Live", "videocam"),
+    ("/cameras", "Cameras", "settings_input_antenna"),
+    ("/models", "Models", "psychology"),
+    ("/health", "Health", "monitor_heart"),
+    ("/events", "Events", "list_alt"),
+)
+
+
+@contextmanager
+def page_frame(dash: Dashboard, title: str, active: str) -> Iterator[None]:
+    """Header and content column for one page; the page builds its body inside."""
+    ui.page_title(f"{title} · {dash.device_name}")
+    ui.colors(primary="#0f766e")
+    _dark_mode()
+    with ui.header(elevated=True).classes("items-center gap-3 px-4 py-2 bg-slate-900"):
+        _status_light(dash)
+        ui.label(dash.device_name).classes("text-lg font-semibold text-white")
+        ui.label("edge appliance").classes("text-xs text-slate-400 max-sm:hidden")
+        ui.space()
+        with ui.row().classes("gap-1 no-wrap"):
+            for path, label, icon in NAVIGATION:
+                button = ui.button(label, icon=icon, on_click=lambda p=path: ui.navigate.to(p))
+                button.props("flat no-caps").classes("text-white max-md:[&_.block]:hidden")
+                if path == active:
+                    button.classes("bg-white/10")
+                button.mark(f"nav-{label.lower()}")
+        _dark_toggle()
+    with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
+        ui.label(title).classes("text-2xl font-semibold")
+        yield
+
+
+def _status_light(dash: Dashboard) -> None:
+    light = ui.icon("circle", size="sm").classes("cursor-pointer").mark("status-light")
+    with light:
+        tip = ui.tooltip("")
+    light.on("click", lambda: ui.navigate.to("/health"))
+
+    def refresh() -> None:
+        status = device_status(dash.services)
+        light.props(f"color={status.color}")
+        tip.set_text(status.summary)
+
+    refresh()
+    ui.timer(2.0, refresh)
+
+
+def _dark_mode() -> None:
+    ui.dark_mode().bind_value(app.storage.user, "dark")
+
+
+def _dark_toggle() -> None:
+    def toggle() -> None:
+        # None (follow the system) counts as light: the first click goes dark
+        app.storage.user["dark"] = not app.storage.user.get("dark")
+
+    ui.button(icon="dark_mode", on_click=toggle).props("flat round color=white").tooltip(
+        "Dark mode"
+    ).mark("dark-toggle")

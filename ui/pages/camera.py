@@ -1,0 +1,179 @@
+"""One camera: large live view, boxes on/off, confidence and class filters, latencies,
+snapshot download and the most recent detections."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from nicegui import ui
+
+from appliance.errors import NotFoundError
+from appliance.services.cameras import CameraService, CameraView
+from ui import formatting
+from ui.components.live_view import LiveView
+from ui.context import Dashboard
+from ui.feedback import run_action
+from ui.layout import page_frame
+
+STAGES = ("queue_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "encode_ms", "delivery_ms")
+RECENT = 30  # detections kept in the list
+
+
+def camera_page(dash: Dashboard, camera_id: str) -> None:
+    cameras = dash.services.cameras
+    try:
+        view = cameras.get(camera_id)
+    except NotFoundError:
+        with page_frame(dash, "Camera not found", "/"):
+            ui.label(f"There is no camera with id {camera_id!r}.")
+            ui.button("Back to Live", on_click=lambda: ui.navigate.to("/"))
+        return
+    with page_frame(dash, view.config.name, "/"), ui.row().classes("w-full gap-4 items-start"):
+        with ui.column().classes("flex-[3] min-w-[320px] gap-2"):
+            live = LiveView(cameras.broadcaster(camera_id), camera_id, fps=15)
+            _controls(dash, live, view)
+        with ui.column().classes("flex-[2] min-w-[280px] gap-4"):
+            CameraFacts(cameras, camera_id, live)
+
+
+def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
+    cameras = dash.services.cameras
+    camera_id = view.config.id
+    with ui.card().classes("w-full"), ui.row().classes("w-full items-center gap-6"):
+        ui.switch("Boxes", value=True, on_change=lambda e: live.set_annotate(e.value)).mark("boxes")
+        with ui.column().classes("gap-0 min-w-[200px] flex-1"):
+            conf_label = ui.label(f"Confidence ≥ {view.config.conf:.2f}").classes("text-sm")
+            slider = ui.slider(min=0.05, max=0.95, step=0.05, value=view.config.conf)
+            slider.mark("confidence")
+
+        async def set_conf() -> None:
+            value = round(float(slider.value), 2)
+            ok, _ = await run_action(cameras.update(camera_id, {"conf": value}), busy="Saving")
+            if ok:
+                conf_label.set_text(f"Confidence ≥ {value:.2f}")
+
+        slider.on("change", set_conf)  # on release, not for every step while dragging
+        labels = _model_labels(dash, view)
+        async def set_classes() -> None:
+            chosen = list(classes.value or []) or None
+            await run_action(cameras.update(camera_id, {"classes": chosen}), busy="Saving")
+
+        classes = ui.select(
+            labels,
+            multiple=True,
+            value=list(view.config.classes or []),
+            label="Only these",
+            on_change=set_classes,
+        )
+        classes.props("use-chips clearable dense options-dense").classes("min-w-[220px]")
+        classes.mark("classes")
+        ui.button(icon="photo_camera", on_click=lambda: _download(live)).props(
+            "flat round"
+        ).tooltip("Download a snapshot").mark("snapshot")
+        _start_stop(cameras, view)
+
+
+def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
+    name = view.config.model or dash.services.detection.default_model
+    try:
+        return list(dash.services.models.get(name).meta.labels)
+    except NotFoundError:  # a model given on the command line is not in the repository
+        return []
+
+
+def _download(live: LiveView) -> None:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    url = f"/v1/cameras/{live.camera_id}/snapshot.jpg?annotate={int(live.annotate)}"
+    ui.download.from_url(url, filename=f"{live.camera_id}-{stamp}.jpg")
+
+
+def _start_stop(cameras: CameraService, view: CameraView) -> None:
+    camera_id = view.config.id
+
+    async def toggle() -> None:
+        enabled = not cameras.get(camera_id).config.enabled
+        verb = "Starting" if enabled else "Stopping"
+        ok, _ = await run_action(cameras.set_enabled(camera_id, enabled), busy=verb)
+        if ok:
+            button.set_text("Stop" if enabled else "Start")
+
+    button = ui.button("Stop" if view.config.enabled else "Start", on_click=toggle)
+    button.props("outline").mark("start-stop")
+
+
+class CameraFacts:
+    """State, rates, stage latencies and recent detections, refreshed every second."""
+
+    def __init__(self, cameras: CameraService, camera_id: str, live: LiveView) -> None:
+        self._cameras, self._camera_id, self._live = cameras, camera_id, live
+        self._recent: deque[dict[str, str]] = deque(maxlen=RECENT)
+        self._last_frame: int | None = None
+        with ui.card().classes("w-full gap-1"):
+            with ui.row().classes("items-center gap-2"):
+                self.badge = ui.badge("").mark("state")
+                self.source = ui.label().classes("text-xs text-gray-500 font-mono break-all")
+            self.facts = ui.label().classes("text-sm")
+            self.error = ui.label().classes("text-sm text-negative")
+        with ui.card().classes("w-full"):
+            ui.label("Stage latencies").classes("font-medium")
+            columns = [
+                {"name": "stage", "label": "Stage", "field": "stage", "align": "left"},
+                {"name": "p50", "label": "p50", "field": "p50"},
+                {"name": "p95", "label": "p95", "field": "p95"},
+            ]
+            self.stages = ui.table(columns=columns, rows=[], row_key="stage").props("dense flat")
+            self.stages.classes("w-full").mark("stages")
+        with ui.card().classes("w-full"):
+            ui.label("Recent detections").classes("font-medium")
+            columns = [
+                {"name": "time", "label": "Time", "field": "time", "align": "left"},
+                {"name": "label", "label": "Label", "field": "label", "align": "left"},
+                {"name": "confidence", "label": "Confidence", "field": "confidence"},
+            ]
+            self.detections = ui.table(columns=columns, rows=[], row_key="key").props("dense flat")
+            self.detections.classes("w-full max-h-80").mark("detections")
+        self.update()
+        ui.timer(1.0, self.update)
+
+    def update(self) -> None:
+        try:
+            view = self._cameras.get(self._camera_id)
+        except NotFoundError:
+            self.badge.set_text("removed")
+            return
+        state = view.capture.state.value
+        self.badge.set_text(state)
+        self.badge.props(f"color={formatting.state_color(state)}")
+        self.source.set_text(view.config.uri)
+        self.facts.set_text(
+            f"{formatting.fps(view.capture.fps_in)} in · {view.fps_out:.1f} fps out · "
+            f"{formatting.age(view.capture.frame_age_s)} · {view.capture.reconnects} reconnects"
+            f" · {view.viewers} viewers"
+        )
+        self.error.set_text(view.inference_error or view.capture.last_error or "")
+        self.stages.rows = [
+            {
+                "stage": stage.removesuffix("_ms"),
+                "p50": formatting.ms(view.stages[stage]["p50"]),
+                "p95": formatting.ms(view.stages[stage]["p95"]),
+            }
+            for stage in STAGES
+            if stage in view.stages
+        ]
+        self.stages.update()
+        self._collect_detections()
+
+    def _collect_detections(self) -> None:
+        frame = self._live.frame
+        if frame is None or frame.processed.frame.frame_id == self._last_frame:
+            return
+        self._last_frame = frame.processed.frame.frame_id
+        when = time.strftime("%H:%M:%S", time.localtime(frame.processed.frame.captured_at))
+        for index, d in enumerate(frame.processed.result.detections):
+            key = f"{self._last_frame}-{index}"
+            self._recent.appendleft(
+                {"key": key, "time": when, "label": d.label, "confidence": f"{d.confidence:.2f}"}
+            )
+        self.detections.rows = list(self._recent)
+        self.detections.update()

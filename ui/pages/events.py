@@ -1,0 +1,59 @@
+"""Events: camera state changes, model swaps, jobs and warnings as they happen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nicegui import ui
+
+from ui.context import Dashboard
+from ui.layout import page_frame
+
+SHOWN = 200
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line a person can read, e.g. "demo: reconnecting (connection refused)"."""
+    data = {k: v for k, v in event.items() if k not in ("type", "at")}
+    kind = event.get("type", "")
+    if kind == "camera.state":
+        reason = f" ({data['reason']})" if data.get("reason") else ""
+        return f"{data.get('camera')}: {data.get('state')}{reason}"
+    if kind == "model.activated":
+        where = "everywhere" if data.get("default") else ", ".join(data.get("cameras", []))
+        return f"{data.get('model')} active on {where} (switch {data.get('switch_ms')} ms)"
+    return ", ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))
+
+
+def events_page(dash: Dashboard) -> None:
+    bus = dash.services.events
+    with page_frame(dash, "Events", "/events"):
+        columns = [
+            {"name": "time", "label": "Time", "field": "time", "align": "left"},
+            {"name": "type", "label": "Event", "field": "type", "align": "left"},
+            {"name": "text", "label": "What happened", "field": "text", "align": "left"},
+        ]
+        table = ui.table(columns=columns, rows=[], row_key="key", pagination=25)
+        table.classes("w-full").props("flat bordered").mark("events")
+        seen = {"count": 0, "last": 0.0}
+
+        def refresh() -> None:
+            recent = bus.recent()
+            if recent and (len(recent), recent[-1]["at"]) == (seen["count"], seen["last"]):
+                return
+            seen["count"], seen["last"] = len(recent), recent[-1]["at"] if recent else 0.0
+            table.rows = [_row(i, e) for i, e in enumerate(reversed(recent[-SHOWN:]))]
+            table.update()
+
+        refresh()
+        ui.timer(1.0, refresh)
+
+
+def _row(index: int, event: dict[str, Any]) -> dict[str, str]:
+    return {
+        "key": f"{event['at']}-{index}",
+        "time": time.strftime("%H:%M:%S", time.localtime(event["at"])),
+        "type": event.get("type", ""),
+        "text": describe(event),
+    }

@@ -1,0 +1,166 @@
+"""Models: the repository, upload with validation, activation with the swap report."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from nicegui import events, run, ui
+
+from appliance.services.models import ModelView
+from ui import formatting
+from ui.components.reports import show_swap, show_validation
+from ui.context import Dashboard
+from ui.feedback import run_action
+from ui.layout import page_frame
+
+
+def model_name_from(filename: str) -> str:
+    """A repository name from an uploaded file's name: "yolo11n (2).onnx" -> "yolo11n-2"."""
+    stem = Path(filename).stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")
+    return name[:64] or "model"
+
+
+def models_page(dash: Dashboard) -> None:
+    with page_frame(dash, "Models", "/models"):
+        dialogs = ui.element()
+
+        @ui.refreshable
+        def model_list() -> None:
+            with ui.column().classes("w-full gap-2"):
+                for view in dash.services.models.list():
+                    _model_card(dash, view, model_list.refresh, dialogs)
+
+        _upload_card(dash, model_list.refresh, dialogs)
+        model_list()
+
+
+def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
+    limit = dash.services.uploads.max_model_bytes
+    with ui.card().classes("w-full"):
+        ui.label("Add a model").classes("font-medium")
+        ui.label(
+            "An ONNX detection model (YOLOv5/v8/11 exports, end-to-end NMS models). It is "
+            "checked, test-run on a real frame and benchmarked before it can be activated."
+        ).classes("text-sm text-gray-500")
+        with ui.row().classes("w-full items-start gap-4"):
+            name = ui.input("Name (optional)").props('hint="default: the file name"')
+            name.mark("upload-name")
+
+            async def uploaded(event: events.UploadEventArguments) -> None:
+                chosen = (name.value or "").strip() or model_name_from(event.file.name)
+                folder = Path(dash.upload_dir)
+                await run.io_bound(folder.mkdir, parents=True, exist_ok=True)
+                staged = folder / f"{uuid.uuid4().hex}{Path(event.file.name).suffix.lower()}"
+                try:
+                    await event.file.save(staged)
+                    ok, view = await run_action(
+                        dash.services.models.upload(chosen, staged),
+                        busy=f"Validating {chosen}…",
+                        done=f"{chosen} added",
+                    )
+                finally:
+                    await run.io_bound(staged.unlink, True)
+                upload.reset()
+                if ok and view is not None:
+                    name.set_value("")
+                    refresh()
+                    with dialogs.clear():
+                        show_validation(chosen, view.meta.validation)
+
+            upload = ui.upload(
+                label="ONNX model file",
+                auto_upload=True,
+                max_file_size=limit,
+                on_upload=uploaded,
+                on_rejected=lambda: ui.notify(
+                    f"That file is larger than the {formatting.size(limit)} limit",
+                    type="negative",
+                ),
+            ).props('accept=".onnx,.engine,.plan"')
+            upload.classes("min-w-[320px]").mark("upload")
+
+
+def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) -> None:
+    meta = view.meta
+    with ui.card().classes("w-full").mark(f"model-{meta.name}"):
+        with ui.row().classes("w-full items-center gap-3"):
+            ui.label(meta.name).classes("text-lg font-medium")
+            ui.label(meta.version).classes("font-mono text-xs text-gray-500")
+            if view.default:
+                ui.badge("default", color="primary")
+            if view.loaded:
+                ui.badge("loaded", color="positive")
+            ui.space()
+            ui.button(
+                "Activate",
+                icon="swap_horiz",
+                on_click=lambda: _activate(dash, view, dialogs, refresh),
+            ).props("outline").mark(f"activate-{meta.name}")
+            ui.button(icon="delete", on_click=lambda: _delete(dash, meta.name, refresh)).props(
+                "flat round color=negative"
+            ).tooltip("Delete").mark(f"delete-{meta.name}")
+        size = "×".join(str(v) for v in meta.input_size) if meta.input_size else "–"
+        runs_on = f"{view.backend} · {view.device}" if view.backend else "not loaded"
+        facts = [
+            ("Format", meta.format),
+            ("Size", formatting.size(meta.size_bytes)),
+            ("Input", size),
+            ("Output", meta.output_family or "–"),
+            ("Engine", runs_on),
+            ("Cameras", ", ".join(view.cameras) or "none"),
+            ("Source", meta.source),
+        ]
+        latency = meta.validation.get("latency_ms", {}).get("p50")
+        if latency is not None:
+            facts.append(("Benchmark", f"p50 {latency} ms"))
+        with ui.row().classes("gap-x-8 gap-y-1 text-sm"):
+            for key, value in facts:
+                with ui.column().classes("gap-0"):
+                    ui.label(key).classes("text-xs text-gray-500")
+                    ui.label(value)
+        if meta.labels:
+            with ui.expansion(f"{len(meta.labels)} labels").classes("w-full text-sm"):
+                ui.label(", ".join(meta.labels)).classes("text-gray-600")
+
+
+def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) -> None:
+    cameras = [v.config for v in dash.services.cameras.list()]
+    options = {c.id: c.name for c in cameras}
+    with dialogs.clear(), ui.dialog() as dialog, ui.card().classes("min-w-[420px]"):
+        ui.label(f"Activate {view.meta.name}").classes("text-lg font-medium")
+        scope = ui.radio(
+            {"all": "Everywhere: every camera and the API default", "some": "Only these cameras"},
+            value="all",
+        ).mark("activate-scope")
+        chosen = ui.select(options, multiple=True, label="Cameras").props("use-chips")
+        chosen.classes("w-full").bind_visibility_from(scope, "value", value="some")
+        chosen.mark("activate-cameras")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+
+            async def go() -> None:
+                targets = None if scope.value == "all" else list(chosen.value or [])
+                if targets == []:
+                    ui.notify("Pick at least one camera", type="warning")
+                    return
+                dialog.close()
+                ok, report = await run_action(
+                    dash.services.models.activate(view.meta.name, targets),
+                    busy=f"Loading and warming {view.meta.name}…",
+                )
+                if ok and report is not None:
+                    refresh()
+                    with dialogs.clear():
+                        show_swap(report)
+
+            ui.button("Activate", on_click=go).mark("activate-go")
+    dialog.open()
+
+
+async def _delete(dash: Dashboard, name: str, refresh) -> None:
+    ok, _ = await run_action(dash.services.models.delete(name), busy="Deleting", done="Deleted")
+    if ok:
+        refresh()

@@ -30,7 +30,8 @@ async def run_action(
 ) -> tuple[bool, T | None]:
     """Await `work` behind a spinner notification; (True, result) or (False, None) after
     telling the user why it failed. Never raises for errors the user can act on."""
-    note = ui.notification(busy, spinner=True, timeout=None)
+    with ui.context.client.layout:  # not inside a dialog the action may delete
+        note = ui.notification(busy, spinner=True, timeout=None)
     try:
         result = await work
     except (ApplianceError, ValidationError) as exc:

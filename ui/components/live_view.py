@@ -27,6 +27,7 @@ class LiveView(ui.interactive_image):
         self._shown: int | None = None
         self.frame: LiveFrame | None = None  # the frame last shown
         self.classes("w-full aspect-video bg-black rounded").mark(f"live-{camera_id}")
+        self.props(f"data-camera={camera_id}")  # for browser tests and user scripts
         self._watching.enter_context(feed.watching(annotate))
         with self:
             self._timer = ui.timer(1 / fps, self.refresh)

@@ -46,5 +46,5 @@ def _facts_dialog(title: str, rows: list[tuple[str, str]], marker: str) -> None:
                 ui.label(key).classes("text-gray-500")
                 ui.label(value)
         with ui.row().classes("w-full justify-end"):
-            ui.button("Close", on_click=dialog.close).props("flat")
+            ui.button("Close", on_click=dialog.delete).props("flat")
     dialog.open()

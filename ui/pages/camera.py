@@ -55,6 +55,7 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
 
         slider.on("change", set_conf)  # on release, not for every step while dragging
         labels = _model_labels(dash, view)
+
         async def set_classes() -> None:
             chosen = list(classes.value or []) or None
             await run_action(cameras.update(camera_id, {"classes": chosen}), busy="Saving")

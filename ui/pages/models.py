@@ -151,9 +151,10 @@ def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) ->
                     dash.services.models.activate(view.meta.name, targets),
                     busy=f"Loading and warming {view.meta.name}…",
                 )
+                dialog.delete()
                 if ok and report is not None:
                     refresh()
-                    with dialogs.clear():
+                    with dialogs:
                         show_swap(report)
 
             ui.button("Activate", on_click=go).mark("activate-go")

@@ -1,0 +1,167 @@
+"""The dashboard in real headless Chromium (Debian's chromium + chromium-driver) against
+`appliance serve` on loopback: live tiles move, the camera page lists detections, and a model
+uploaded and activated on the Models page takes effect. Screenshots of each page go to the
+test's tmp dir (and to $APPLIANCE_SCREENSHOTS when set, to refresh docs/screenshots)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+from helpers import Server, compose_scene, second_model, start_server
+
+T = TypeVar("T")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver"
+)
+EIGHT = [
+    {"id": f"cam{i}", "name": f"Camera {i}", "uri": "demo://", "fps_limit": 2} for i in range(8)
+]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("dashboard")
+    with start_server(root, EIGHT) as running:
+        yield running
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1000"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what or probe}"
+        time.sleep(0.2)
+
+
+def screenshot(driver, tmp_path: Path, name: str) -> None:
+    driver.save_screenshot(str(tmp_path / f"{name}.png"))
+    target = os.environ.get("APPLIANCE_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / f"{name}.png", Path(target) / f"{name}.png")
+
+
+def tile_frames(driver) -> dict[str, int]:
+    """Camera id -> frame id of the picture each live tile has loaded (0: none yet)."""
+    script = """
+      return [...document.querySelectorAll('[data-camera]')].map(el => {
+        const img = el.querySelector('img');
+        const m = /frame=(\\d+)/.exec(img.currentSrc || img.src || '');
+        return [el.dataset.camera, img.complete && img.naturalWidth > 0 && m ? +m[1] : 0];
+      });
+    """
+    return dict(driver.execute_script(script))
+
+
+def test_eight_live_tiles_all_keep_updating(service: Server, browser, tmp_path: Path):
+    """Eight tiles on one page, each loading newer frames: no tile starves for a connection."""
+    browser.get(service.url + "/")
+    first = wait_for(
+        lambda: (f := tile_frames(browser)) and len(f) == 8 and all(f.values()) and f,
+        what="eight tiles with a picture",
+    )
+    later = wait_for(
+        lambda: (f := tile_frames(browser)) and all(f[c] > first[c] for c in first) and f,
+        timeout=30,
+        what="every tile to show a newer frame",
+    )
+    assert set(later) == {c["id"] for c in EIGHT}
+    screenshot(browser, tmp_path, "live")
+
+
+def test_camera_page_lists_detections(service: Server, browser, tmp_path: Path):
+    browser.get(service.url + "/cameras/cam0")
+    wait_for(lambda: "Recent detections" in browser.page_source, what="the camera page")
+
+    def labels() -> set[str]:
+        rows = browser.find_elements("css selector", ".q-table tbody tr td:nth-child(2)")
+        return {row.text for row in rows} & {"person", "cat", "cup"}
+
+    assert wait_for(labels, timeout=40, what="detections of the demo scene")
+    screenshot(browser, tmp_path, "camera")
+
+
+def test_every_page_renders(service: Server, browser, tmp_path: Path):
+    for path, name, text in [
+        ("/cameras", "cameras", "ADD CAMERA"),
+        ("/health", "health", "CPU"),
+        ("/events", "events", "camera.state"),
+    ]:
+        browser.get(service.url + path)
+        wait_for(lambda t=text: t.lower() in browser.page_source.lower(), what=path)
+        time.sleep(1.5)  # charts draw their first points
+        screenshot(browser, tmp_path, name)
+
+
+def test_model_upload_and_activation_take_effect(service: Server, browser, tmp_path: Path):
+    """Upload through the page's file input, activate everywhere, see the swap report; the
+    API then serves the new model by default and the cameras use it."""
+    model = second_model(tmp_path / "second.onnx")
+    browser.get(service.url + "/models")
+    upload = wait_for(
+        lambda: browser.find_elements("css selector", ".q-uploader input[type=file]"),
+        what="the upload input",
+    )[0]
+    upload.send_keys(str(model))
+    wait_for(lambda: "second is valid" in browser.page_source, timeout=90, what="validation")
+    screenshot(browser, tmp_path, "models-validated")
+    close = browser.find_elements("xpath", "//button[.//span[text()='Close']]")
+    close[-1].click()
+    card = wait_for(
+        lambda: browser.find_elements(
+            "xpath", "//div[contains(@class,'q-card')][.//div[text()='second']]"
+        ),
+        what="the second model's card",
+    )[0]
+    card.find_element("xpath", ".//button[.//span[text()='Activate']]").click()
+    go = wait_for(
+        lambda: browser.find_elements(
+            "xpath", "//div[contains(@class,'q-dialog')]//button[.//span[text()='Activate']]"
+        ),
+        what="the activation dialog",
+    )
+    go[-1].click()
+    wait_for(lambda: "Activated second" in browser.page_source, timeout=90, what="swap report")
+    wait_for(
+        lambda: "Loading and warming" not in browser.page_source,
+        timeout=5,
+        what="the busy notification to go once the swap is done",
+    )
+    screenshot(browser, tmp_path, "models-activated")
+    with httpx.Client(base_url=service.url) as http:
+        models = {m["name"]: m for m in http.get("/v1/models").json()["models"]}
+        assert models["second"]["default"] is True
+        cameras = http.get("/v1/cameras").json()["cameras"]
+        assert all(c["model"] is None for c in cameras)  # they follow the default: second
+        jpeg = compose_scene().jpeg()
+        detect = http.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"})
+        assert detect.json()["model"]["name"] == "second"

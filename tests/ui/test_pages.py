@@ -92,3 +92,16 @@ async def test_health_shows_current_cpu(dashboard: Dashboard):
     await dashboard.user.should_see(marker="fact-cpu")
     fact = next(iter(dashboard.user.find(marker="fact-cpu").elements))
     assert fact.text.endswith("%")
+
+
+@pytest.mark.parametrize(
+    "cameras", [[{"id": "gone", "name": "Gone", "uri": "rtsp://127.0.0.1:9/none"}]]
+)
+async def test_status_light_turns_amber_with_the_reason(dashboard: Dashboard):
+    """A camera that cannot connect makes the light amber and says which one."""
+    await dashboard.user.open("/")
+    light = next(iter(dashboard.user.find(marker="status-light").elements))
+    with anyio.fail_after(30):
+        while light.props.get("color") != "warning":
+            await anyio.sleep(0.2)
+    await dashboard.user.should_see("Gone: reconnecting", retries=50)

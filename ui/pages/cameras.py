@@ -65,8 +65,12 @@ def _camera_row(dash: Dashboard, view: CameraView, refresh, dialogs: ui.element)
             ui.icon("error_outline", color="negative").tooltip(view.capture.last_error)
 
         async def toggle() -> None:
-            verb = "Stopping" if config.enabled else "Starting"
-            await run_action(cameras.set_enabled(config.id, not config.enabled), busy=verb)
+            verb, done = ("Stopping", "Stopped") if config.enabled else ("Starting", "Started")
+            await run_action(
+                cameras.set_enabled(config.id, not config.enabled),
+                busy=f"{verb} {config.name}",
+                done=f"{done} {config.name}",
+            )
             refresh()
 
         async def remove() -> None:

@@ -21,8 +21,8 @@ def describe(event: dict[str, Any]) -> str:
         reason = f" ({data['reason']})" if data.get("reason") else ""
         return f"{data.get('camera')}: {data.get('state')}{reason}"
     if kind == "model.activated":
-        where = "everywhere" if data.get("default") else ", ".join(data.get("cameras", []))
-        return f"{data.get('model')} active on {where} (switch {data.get('switch_ms')} ms)"
+        where = "everywhere" if data.get("default") else "on " + ", ".join(data.get("cameras", []))
+        return f"{data.get('model')} active {where} (switch {data.get('switch_ms')} ms)"
     return ", ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))
 
 

@@ -50,6 +50,16 @@ class ModelNotFoundError(NotFoundError):
     code = "model_not_found"
 
 
+class JobNotFoundError(NotFoundError):
+    code = "job_not_found"
+
+
+class BackendUnavailableError(InvalidInputError):
+    """A build or engine this machine cannot run (TensorRT without TensorRT or a GPU)."""
+
+    code = "backend_unavailable"
+
+
 class ConflictError(ApplianceError):
     """The request clashes with the current state (an id in use, a model that is active)."""
 
@@ -86,6 +96,12 @@ class ModelClosedError(InferenceError):
     """A detector that a swap replaced was asked to detect: resolve the model again."""
 
     code = "model_replaced"
+
+
+class BuildCancelledError(ApplianceError):
+    """An engine build stopped because its job was cancelled; nothing it made is kept."""
+
+    code = "cancelled"
 
 
 class DarknetImportError(ModelError):

@@ -34,7 +34,7 @@ class OnnxRuntimeConfig:
     cache_dir: Path | None = None  # TensorRT EP engine and timing caches
 
 
-def _import_onnxruntime() -> Any:
+def import_onnxruntime() -> Any:
     # Must be set before the first import: ONNX Runtime on Linux phones home otherwise,
     # and an appliance on a private LAN must not (DESIGN.md, platform facts).
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -70,7 +70,7 @@ class OnnxRuntimeEngine:
 
     @classmethod
     def load(cls, path: Path, config: OnnxRuntimeConfig) -> OnnxRuntimeEngine:
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime()
         providers = choose_providers(config.providers, ort.get_available_providers())
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -101,6 +101,33 @@ class OnnxRuntimeEngine:
     def close(self) -> None:
         self._session = None  # the last reference: ONNX Runtime frees it here
         _return_freed_memory()
+
+
+def optimize_onnx(source: Path, target: Path, config: OnnxRuntimeConfig) -> list[str]:
+    """Save ONNX Runtime's optimised graph of `source` at `target` (SessionOptions.
+    optimized_model_filepath); returns the providers it was optimised for. The level is
+    'extended': 'all' adds layout changes tied to this CPU's vector width (ORT warns that
+    such a file is only good where it was made). The TensorRT EP is left out: an
+    optimisation job must not turn into a TensorRT build inside ONNX Runtime."""
+    ort = import_onnxruntime()
+    wanted = [name for name in config.providers if name != "tensorrt"] or ["cpu"]
+    providers = choose_providers(wanted, ort.get_available_providers())
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    options.intra_op_num_threads = config.intra_op_threads
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(source), sess_options=options, providers=providers)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"ONNX Runtime cannot optimise {source.name}: {_first_line(exc)}"
+        ) from exc
+    finally:
+        _return_freed_memory()
+    if not target.is_file():
+        raise ModelLoadError(f"ONNX Runtime wrote no optimised model for {source.name}")
+    return providers
 
 
 def _return_freed_memory() -> None:

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         description="Models to load: 'demo', a path to an .onnx file, or name=path. "
         "The first one answers requests that name no model.",
     )
+    engine: Literal["auto", "onnxruntime", "tensorrt"] = Field(
+        "auto",
+        description="auto: a cached TensorRT engine where TensorRT and a GPU exist, else "
+        "ONNX Runtime with the first available provider.",
+    )
     providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=lambda: ["tensorrt", "cuda", "cpu"],
         description="ONNX Runtime execution providers in order of preference.",

@@ -17,6 +17,7 @@ from appliance.domain import Detection, DetectionResult, DetectParams, ModelRef,
 from appliance.engines.base import Engine
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.registry import load_engine
+from appliance.engines.remote import RemoteEngine
 from appliance.errors import InferenceError, ModelClosedError, UnsupportedModelError
 from appliance.models.decode import (
     DEFAULT_FILL,
@@ -27,6 +28,7 @@ from appliance.models.decode import (
     letterbox,
     to_tensor,
 )
+from appliance.models.engine_select import EngineSelector
 from appliance.models.labels import resolve_labels
 
 DEFAULT_INPUT = 640
@@ -45,12 +47,18 @@ class Detector:
     because concurrent runs only oversubscribe the cores they share."""
 
     def __init__(
-        self, ref: ModelRef, engine: Engine, labels: Sequence[str], path: Path | None = None
+        self,
+        ref: ModelRef,
+        engine: Engine,
+        labels: Sequence[str],
+        path: Path | None = None,
+        note: str | None = None,
     ):
         self.ref = ref
         self.engine = engine
         self.labels = tuple(labels)
         self.path = path
+        self.note = note  # why this backend serves it (engine: auto), for views and logs
         self.input_hw = _input_size(engine)
         self.family = _family(engine, len(self.labels))
         self.dynamic_batch = engine.inputs[0].dynamic_batch
@@ -61,11 +69,36 @@ class Detector:
         self._idle = threading.Condition()
 
     @classmethod
-    def load(cls, name: str, path: Path, config: OnnxRuntimeConfig) -> Detector:
-        engine = load_engine(path, config)
+    def load(
+        cls,
+        name: str,
+        path: Path,
+        config: OnnxRuntimeConfig,
+        selector: EngineSelector | None = None,
+    ) -> Detector:
+        """The model at `path` on the engine `selector` picks (none: by the file's suffix).
+        Its version is the ONNX file's, whichever artifact of it the engine runs."""
+        note = None
+        if selector is None:
+            engine = load_engine(path, config)
+        else:
+            engine, selection = selector.load(path)
+            note = selection.note
         try:
             labels = resolve_labels(engine.metadata, path)
-            return cls(ModelRef(name, file_version(path)), engine, labels, path)
+            return cls(ModelRef(name, file_version(path)), engine, labels, path, note)
+        except Exception:
+            engine.close()
+            raise
+
+    @classmethod
+    def connect(cls, name: str, uri: str) -> Detector:
+        """A model served elsewhere over the Open Inference Protocol (`triton://…`)."""
+        engine = RemoteEngine.connect(uri)
+        try:
+            labels = resolve_labels(engine.metadata, None)
+            version = engine.target.version or "remote"
+            return cls(ModelRef(name, version), engine, labels, None, f"remote, {uri}")
         except Exception:
             engine.close()
             raise
@@ -152,7 +185,13 @@ class Detector:
     ) -> tuple[Detection, ...]:
         if not np.isfinite(output).all():
             raise InferenceError(f"model {self.ref.name} returned non-finite values")
-        return decode(output, self.family, box, image_hw, params, self.labels)
+        try:
+            return decode(output, self.family, box, image_hw, params, self.labels)
+        except (IndexError, ValueError) as exc:  # a dynamic output that changed its shape
+            raise InferenceError(
+                f"model {self.ref.name} returned shape {list(output.shape)}, which does not "
+                f"decode as {self.family.value}: {exc}"
+            ) from None
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new detections, let those in flight finish, then free the engine."""

@@ -4,7 +4,6 @@ appears in the list."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance.errors import ConflictError, InvalidInputError, ModelNotFoundError
+from appliance.models.files import fsync_dir, sha256_of, write_atomic
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMATS = {".onnx": "onnx"}
@@ -96,10 +96,10 @@ class ModelRepository:
                 created=time.time(),
                 **details,
             )
-            _write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
-            _fsync_dir(staging)
+            write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
+            fsync_dir(staging)
             os.replace(staging, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -138,28 +138,3 @@ def check_format(path: Path) -> None:
     """Only model formats we run: no pickles, no Python."""
     if path.suffix.lower() not in FORMATS:
         raise InvalidInputError(f"only {', '.join(FORMATS)} model files are accepted")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".part")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

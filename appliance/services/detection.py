@@ -16,6 +16,8 @@ from loguru import logger
 
 from appliance.domain import DetectionResult, DetectParams
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.remote import SCHEME as REMOTE_SCHEME
+from appliance.engines.remote import RemoteModel
 from appliance.errors import (
     ApplianceError,
     InvalidInputError,
@@ -27,6 +29,7 @@ from appliance.errors import (
 from appliance.imaging import decode_image, encode_jpeg
 from appliance.models.demo import DEMO_MODEL_NAME, demo_model_path
 from appliance.models.detector import DecodedImage, Detector
+from appliance.models.engine_select import EngineSelector
 from appliance.pipeline.annotate import draw_detections
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -34,22 +37,30 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to load: a name and an ONNX file."""
+    """A model to load: a name and an ONNX file, or a model on an inference server."""
 
     name: str
-    path: Path
+    path: Path | None
+    remote: str | None = None  # triton://host:port/model[/version]
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        """`demo`, `path/to/model.onnx` (named after the file) or `name=path`."""
+        """`demo`, `path/to/model.onnx` (named after the file), `name=path`,
+        `triton://host:port/model` (named after the model) or `name=triton://…`."""
         if text == "demo":
             return cls(DEMO_MODEL_NAME, demo_model_path())
-        name, sep, path = text.partition("=")
-        if not sep:
-            name, path = Path(text).stem, text
+        name, sep, location = text.partition("=")
+        if not sep or "://" in name:
+            name, location = "", text
+        remote = location if location.startswith(f"{REMOTE_SCHEME}://") else None
+        if not name:
+            name = RemoteModel.parse(remote).model if remote else Path(location).stem
         if not MODEL_NAME.match(name):
             raise ModelLoadError(f"model name {name!r} must be letters, digits, '.', '_' or '-'")
-        return cls(name, Path(path).expanduser())
+        if remote is not None:
+            RemoteModel.parse(remote)  # a malformed URI fails here, not at start-up
+            return cls(name, None, remote)
+        return cls(name, Path(location).expanduser())
 
 
 class ServiceState(str, enum.Enum):
@@ -85,14 +96,22 @@ class ImageLimits:
 class DetectionService:
     """Owns the loaded detectors. Every blocking step runs in a worker thread."""
 
-    def __init__(self, specs: Sequence[ModelSpec], config: OnnxRuntimeConfig, limits: ImageLimits):
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        config: OnnxRuntimeConfig,
+        limits: ImageLimits,
+        selector: EngineSelector | None = None,
+    ):
+        """`selector` picks each model's backend (engine: auto); none: ONNX Runtime."""
         if not specs:
             raise ModelLoadError("at least one model must be configured")
         for spec in specs:
-            if not spec.path.is_file():
+            if spec.path is not None and not spec.path.is_file():
                 raise ModelLoadError(f"model file {spec.path} does not exist")
         self._specs = list(specs)
         self._config = config
+        self._selector = selector
         self.limits = limits
         self.default_model = specs[0].name
         self._detectors: dict[str, Detector] = {}
@@ -112,9 +131,7 @@ class DetectionService:
         """Load and warm every model; readiness says how it went. Never raises."""
         try:
             for spec in self._specs:
-                detector = await to_thread.run_sync(
-                    Detector.load, spec.name, spec.path, self._config
-                )
+                detector = await to_thread.run_sync(self._load, spec)
                 self._detectors[spec.name] = detector
                 warmup_ms = await to_thread.run_sync(detector.warm_up)
                 self.readiness.models.append(_describe(detector, warmup_ms))
@@ -132,6 +149,12 @@ class DetectionService:
         except Exception as exc:
             self.readiness.state, self.readiness.error = ServiceState.FAILED, repr(exc)
             logger.exception("models failed to load")
+
+    def _load(self, spec: ModelSpec) -> Detector:
+        if spec.remote is not None:
+            return Detector.connect(spec.name, spec.remote)
+        assert spec.path is not None
+        return Detector.load(spec.name, spec.path, self._config, self._selector)
 
     def close(self) -> None:
         for detector in self._detectors.values():
@@ -162,7 +185,7 @@ class DetectionService:
         """Load a model beside the ones serving, and warm it (blocking: run in a thread).
         Returns it with its load and warm-up times in ms; nothing serving changes."""
         start = time.perf_counter()
-        detector = Detector.load(name, path, self._config)
+        detector = Detector.load(name, path, self._config, self._selector)
         loaded = time.perf_counter()
         try:
             warmup_ms = detector.warm_up()

@@ -32,6 +32,7 @@ class ModelView:
     loaded: bool
     backend: str | None
     device: str | None
+    engine_note: str | None = None  # why this backend serves it (engine: auto's choice)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class ModelService:
             await asyncio.to_thread(self._register, spec)
 
     def _register(self, spec: ModelSpec) -> None:
+        if spec.path is None:
+            return  # a remote model: its file lives on the server that serves it
         try:
             if self.repository.has(spec.name, spec.path):
                 return  # every start after the first: nothing to read
@@ -200,6 +203,7 @@ class ModelService:
             loaded=serving,
             backend=loaded.engine.backend if serving and loaded else None,
             device=loaded.engine.device if serving and loaded else None,
+            engine_note=loaded.note if serving and loaded else None,
         )
 
 

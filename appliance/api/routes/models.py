@@ -34,6 +34,9 @@ class ModelOut(Schema):
     loaded: bool
     backend: str | None
     device: str | None
+    engine_note: str | None = Field(
+        None, description="Why this backend serves it: engine auto's choice, a cached build."
+    )
     validation: dict[str, Any]
 
     @classmethod
@@ -54,6 +57,7 @@ class ModelOut(Schema):
             loaded=view.loaded,
             backend=view.backend,
             device=view.device,
+            engine_note=view.engine_note,
             validation=m.validation,
         )
 

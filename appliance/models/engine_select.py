@@ -1,0 +1,120 @@
+"""`engine: auto`: which backend serves a model on this machine, and why.
+
+TensorRT where `tensorrt` is installed and a GPU is present, with the engine a build left in
+the cache for this model, TensorRT version and GPU; else ONNX Runtime with the best
+provider available (the configured order: TensorRT EP, CUDA, CPU), from the optimised graph
+a build cached if there is one, else from the ONNX file itself. The choice and its reason
+are logged and shown in /v1/models. `onnxruntime` and `tensorrt` force one backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from loguru import logger
+
+from appliance.engines.base import Engine
+from appliance.engines.onnxruntime import OnnxRuntimeConfig, OnnxRuntimeEngine
+from appliance.engines.platform import Platform, probe_platform
+from appliance.engines.tensorrt import TensorRTEngine
+from appliance.errors import ApplianceError, BackendUnavailableError, ModelLoadError
+from appliance.models.builds import onnxruntime_identity, tensorrt_identity
+from appliance.models.engine_cache import EngineCache
+from appliance.models.files import sha256_of
+
+EngineChoice = Literal["auto", "onnxruntime", "tensorrt"]
+ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", "onnxruntime", "tensorrt")
+
+
+@dataclass(frozen=True)
+class Selection:
+    backend: str
+    note: str  # in words, for /v1/models and the log
+    artifact: str | None = None  # the cache entry used (its key digest), if any
+
+
+class EngineSelector:
+    def __init__(
+        self,
+        config: OnnxRuntimeConfig,
+        choice: EngineChoice = "auto",
+        cache: EngineCache | None = None,
+        probe: Callable[[], Platform] = probe_platform,
+    ) -> None:
+        if choice not in ENGINE_CHOICES:
+            raise ModelLoadError(f"unknown engine {choice!r}; use one of {ENGINE_CHOICES}")
+        self.config = config
+        self.choice = choice
+        self._cache = cache
+        self._probe = probe
+        self._hashes: dict[tuple[str, int, int], str] = {}  # the file's sha256 by its stat
+
+    def load(self, path: Path) -> tuple[Engine, Selection]:
+        """Load the ONNX model at `path` with the backend this machine serves it best with."""
+        reason = ""
+        if self.choice != "onnxruntime":
+            engine, selection, reason = self._tensorrt(path)
+            if engine is not None and selection is not None:
+                return self._chosen(path, engine, selection)
+        engine, selection = self._onnxruntime(path, reason)
+        return self._chosen(path, engine, selection)
+
+    def _tensorrt(self, path: Path) -> tuple[Engine | None, Selection | None, str]:
+        """A TensorRT engine from the cache, or why not (raised when TensorRT is forced)."""
+        platform = self._probe()
+        identity = tensorrt_identity(platform)
+        if identity is None:
+            reason = "no TensorRT installed" if platform.tensorrt is None else "no GPU found"
+            if self.choice == "tensorrt":
+                raise BackendUnavailableError(f"engine is tensorrt, but {reason}")
+            return None, None, reason
+        entry = self._cache.find(self._sha256(path), "tensorrt", *identity) if self._cache else None
+        if entry is None:
+            reason = "no TensorRT engine built for it yet (POST /v1/jobs, kind tensorrt)"
+            if self.choice == "tensorrt":
+                raise ModelLoadError(f"{path.name}: {reason}")
+            return None, None, reason
+        try:
+            engine = TensorRTEngine.load(entry.path, entry.meta.model_metadata)
+        except ApplianceError as exc:
+            if self.choice == "tensorrt":
+                raise
+            logger.warning("cached TensorRT engine {} did not load: {}", entry.path, exc.message)
+            return None, None, f"the cached TensorRT engine did not load ({exc.message})"
+        key = entry.key
+        note = f"TensorRT {key.backend_version} engine from the cache ({key.precision})"
+        return engine, Selection("tensorrt", note, entry.meta.digest), ""
+
+    def _onnxruntime(self, path: Path, reason: str) -> tuple[Engine, Selection]:
+        entry = None
+        if self._cache is not None:
+            identity = onnxruntime_identity(self._probe(), self.config)
+            entry = self._cache.find(self._sha256(path), "onnxruntime", *identity)
+        if entry is not None:
+            try:
+                engine = OnnxRuntimeEngine.load(entry.path, self.config)
+            except ApplianceError as exc:
+                logger.warning("cached graph {} did not load: {}", entry.path, exc.message)
+                entry = None
+        if entry is None:
+            engine = OnnxRuntimeEngine.load(path, self.config)
+        note = f"ONNX Runtime on {engine.device}"
+        if entry is not None:
+            note += " with its optimised graph from the cache"
+        if reason:
+            note += f" ({reason})"
+        return engine, Selection("onnxruntime", note, entry.meta.digest if entry else None)
+
+    def _chosen(self, path: Path, engine: Engine, selection: Selection) -> tuple[Engine, Selection]:
+        logger.info("engine {} for {}: {}", self.choice, path.name, selection.note)
+        return engine, selection
+
+    def _sha256(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = sha256_of(path)
+        return self._hashes[key]

@@ -20,6 +20,7 @@ from appliance.api.routes import (
     detect_ws,
     events,
     health,
+    jobs,
     metrics,
     models,
     system,
@@ -27,12 +28,16 @@ from appliance.api.routes import (
 )
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.models.builds import EngineBuilder
+from appliance.models.engine_cache import EngineCache
+from appliance.models.engine_select import EngineSelector
 from appliance.models.repository import ModelRepository
 from appliance.secret import load_or_create_secret
 from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
+from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
@@ -55,10 +60,12 @@ def build_services(settings: Settings) -> Services:
         inter_op_threads=settings.inter_op_threads,
         cache_dir=settings.data_dir / "cache" / "onnxruntime",
     )
+    engine_cache = EngineCache(settings.data_dir / "cache" / "engines")
     detection = DetectionService(
         [ModelSpec.parse(text) for text in settings.models],
         config,
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
+        EngineSelector(config, settings.engine, engine_cache),
     )
     events = EventBus()
     metrics = Metrics()
@@ -77,8 +84,12 @@ def build_services(settings: Settings) -> Services:
     )
     metrics.watch_telemetry(telemetry.snapshot)
     specs = [ModelSpec.parse(text) for text in settings.models]
+    repository = ModelRepository(settings.data_dir / "models")
+    builder = EngineBuilder(engine_cache, config, settings.data_dir / "cache" / "tensorrt")
+    job_service = JobService(repository, builder, events, on_finished=metrics.observe_job)
+    metrics.watch_jobs(job_service.counts)
     models = ModelService(
-        ModelRepository(settings.data_dir / "models"),
+        repository,
         detection,
         cameras,
         events,
@@ -97,6 +108,7 @@ def build_services(settings: Settings) -> Services:
         telemetry=telemetry,
         models=models,
         model_specs=tuple(specs),
+        jobs=job_service,
     )
 
 
@@ -143,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(metrics.router)
     app.include_router(models.router)
+    app.include_router(jobs.router)
     app.include_router(system.router)
     app.include_router(v2.router)
     install_api_fallback(app)

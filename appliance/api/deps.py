@@ -11,6 +11,7 @@ from appliance.services.cameras import CameraService
 from appliance.services.container import Services
 from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
+from appliance.services.jobs import JobService
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.telemetry import TelemetryService
@@ -58,3 +59,10 @@ def get_models(services: Annotated[Services, Depends(get_services)]) -> ModelSer
 
 
 ModelsDep = Annotated[ModelService, Depends(get_models)]
+
+
+def get_jobs(services: Annotated[Services, Depends(get_services)]) -> JobService:
+    return services.jobs
+
+
+JobsDep = Annotated[JobService, Depends(get_jobs)]

@@ -7,11 +7,11 @@ from typing import Any
 from appliance.api.schemas import ErrorBody
 
 _MEANING = {
-    404: "Unknown model or camera",
+    404: "Unknown model, camera or job",
     409: "Conflicts with the current state (e.g. an id already in use)",
     413: "Body over the upload limit, or an image over the pixel limit",
     415: "Not a JPEG, PNG or WebP content type",
-    422: "Invalid parameters, or bytes that are not a decodable image",
+    422: "Invalid parameters, bytes that are not a decodable image, or a backend not here",
     503: "Models still loading or failed (Retry-After while loading)",
 }
 

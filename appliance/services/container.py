@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loguru import logger
 
@@ -10,6 +10,7 @@ from appliance.errors import ApplianceError
 from appliance.services.cameras import CameraService
 from appliance.services.detection import DetectionService, ModelSpec, ServiceState
 from appliance.services.events import EventBus
+from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
@@ -33,6 +34,8 @@ class Services:
     telemetry: TelemetryService
     models: ModelService
     model_specs: tuple[ModelSpec, ...] = ()
+    # engine builds; a set built by hand (tests) gets one that refuses builds
+    jobs: JobService = field(default_factory=JobService.without_builds)
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""
@@ -50,6 +53,7 @@ class Services:
             logger.error("cameras not started: {}", exc.message)
 
     def close(self) -> None:
+        self.jobs.close()  # a build in progress stops at its next step
         self.cameras.close()
         self.detection.close()
         self.telemetry.close()

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from appliance.domain import CameraState, DetectionResult
 from appliance.services.cameras import CameraView
+from appliance.services.job_state import Job, JobState
 from appliance.services.telemetry import Sample
 
 # Frame stages and inferences live between ~1 ms and a few seconds.
@@ -34,6 +35,10 @@ LATENCY_BUCKETS = (
     2.5,
     5,
 )
+
+
+# Engine builds take from under a second (ONNX Runtime) to many minutes (TensorRT on a Jetson).
+BUILD_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 2400)
 
 
 class Metrics:
@@ -78,6 +83,31 @@ class Metrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+
+        self.jobs_finished = Counter(
+            "appliance_jobs_finished_total",
+            "Engine build jobs that finished, by kind, state and whether the cache held the build.",
+            ["kind", "state", "cached"],
+            registry=self.registry,
+        )
+        self.build_seconds = Histogram(
+            "appliance_job_build_seconds",
+            "Time engine builds ran (jobs the cache answered are not counted), by kind.",
+            ["kind"],
+            registry=self.registry,
+            buckets=BUILD_BUCKETS,
+        )
+
+    def observe_job(self, job: Job) -> None:
+        """A job finished: count it; a real build's time goes in the histogram."""
+        cached = "true" if job.cached else "false"
+        self.jobs_finished.labels(job.kind, job.state.value, cached).inc()
+        if job.state is JobState.SUCCEEDED and not job.cached and job.seconds is not None:
+            self.build_seconds.labels(job.kind).observe(job.seconds)
+
+    def watch_jobs(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Jobs by state, read at scrape time."""
+        self.registry.register(_JobCollector(counts))
 
     def observe_swap(self, model: str, switch_ms: float) -> None:
         self.swaps.labels(model).inc()
@@ -149,6 +179,17 @@ class _CameraCollector(Collector):
             reconnects.add_metric([camera], capture.reconnects)
             viewers.add_metric([camera], view.viewers)
         yield from (fps_in, fps_out, age, state, reconnects, viewers)
+
+
+class _JobCollector(Collector):
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("appliance_jobs", "Engine build jobs by state.", labels=["state"])
+        for state, count in self._counts().items():
+            jobs.add_metric([state], count)
+        yield jobs
 
 
 class _TelemetryCollector(Collector):

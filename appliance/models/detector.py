@@ -78,15 +78,16 @@ class Detector:
     ) -> Detector:
         """The model at `path` on the engine `selector` picks (none: by the file's suffix).
         Its version is the ONNX file's, whichever artifact of it the engine runs."""
-        note = None
+        note, digest = None, None
         if selector is None:
             engine = load_engine(path, config)
         else:
             engine, selection = selector.load(path)
-            note = selection.note
+            note, digest = selection.note, selection.onnx_sha256  # read once, not twice
         try:
             labels = resolve_labels(engine.metadata, path)
-            return cls(ModelRef(name, file_version(path)), engine, labels, path, note)
+            version = digest[:12] if digest else file_version(path)
+            return cls(ModelRef(name, version), engine, labels, path, note)
         except Exception:
             engine.close()
             raise

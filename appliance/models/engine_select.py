@@ -9,6 +9,7 @@ are logged and shown in /v1/models. `onnxruntime` and `tensorrt` force one backe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class Selection:
     backend: str
     note: str  # in words, for /v1/models and the log
     artifact: str | None = None  # the cache entry used (its key digest), if any
+    onnx_sha256: str | None = None  # the model file's, when it had to be read
 
 
 class EngineSelector:
@@ -110,11 +112,16 @@ class EngineSelector:
 
     def _chosen(self, path: Path, engine: Engine, selection: Selection) -> tuple[Engine, Selection]:
         logger.info("engine {} for {}: {}", self.choice, path.name, selection.note)
-        return engine, selection
+        digest = self._hashes.get(_stat_key(path))
+        return engine, dataclasses.replace(selection, onnx_sha256=digest)
 
     def _sha256(self, path: Path) -> str:
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        key = _stat_key(path)
         if key not in self._hashes:
             self._hashes[key] = sha256_of(path)
         return self._hashes[key]
+
+
+def _stat_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns

@@ -13,6 +13,7 @@ from appliance.engines.platform import Gpu, Platform, probe_platform
 from appliance.errors import BackendUnavailableError, ModelLoadError
 from appliance.models.builds import BuildRequest, EngineBuilder, tensorrt_identity
 from appliance.models.demo import demo_model_path
+from appliance.models.detector import Detector, file_version
 from appliance.models.engine_cache import BuildOutput, CacheKey, EngineCache
 from appliance.models.engine_select import EngineSelector
 from appliance.models.files import sha256_of
@@ -111,3 +112,14 @@ def test_model_specs_can_name_a_triton_server(text: str, name: str, remote: str)
 def test_a_malformed_triton_spec_fails_when_parsed() -> None:
     with pytest.raises(ModelLoadError, match="triton://"):
         ModelSpec.parse("x=triton://host:port/")
+
+
+def test_a_detector_through_the_selector_keeps_the_onnx_files_version(tmp_path: Path) -> None:
+    """Its version is the ONNX file's (what the repository lists), read once per load."""
+    path = demo_model_path()
+    detector = Detector.load("demo", path, CPU, selector(tmp_path, NO_TENSORRT))
+    try:
+        assert detector.ref.version == file_version(path) == sha256_of(path)[:12]
+        assert detector.note == "ONNX Runtime on CPU (no TensorRT installed)"
+    finally:
+        detector.close()

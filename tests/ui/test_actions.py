@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -136,3 +137,23 @@ async def test_a_broken_upload_is_refused_with_the_reason(dashboard: Dashboard):
     await _until(lambda: len(user.notify.messages) > 0, timeout=60)
     assert not user.notify.contains("added"), user.notify.messages
     assert [m.meta.name for m in dashboard.services.models.list()] == ["yolov3-tiny"]
+
+
+async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
+    """Build → "Optimise for this machine" queues a real ONNX Runtime optimisation job; the
+    panel follows it to succeeded. A TensorRT build on a machine without it is refused with
+    the reason."""
+    user = dashboard.user
+    await user.open("/models")
+    user.find(marker="build-yolov3-tiny-onnxruntime").click()
+    await _until(lambda: user.notify.contains("Build of yolov3-tiny queued"))
+    (job,) = dashboard.services.jobs.list()
+    await user.should_see(marker=f"job-{job.id}", retries=50)
+    await _until(lambda: dashboard.services.jobs.get(job.id).state.finished, timeout=120)
+    assert dashboard.services.jobs.get(job.id).state.value == "succeeded"
+    await user.should_see("succeeded", marker=f"job-state-{job.id}", retries=50)
+    if importlib.util.find_spec("tensorrt") is not None:
+        return  # a TensorRT machine would really build
+    user.find(marker="build-yolov3-tiny-tensorrt").click()
+    await _until(lambda: any("TensorRT" in m for m in user.notify.messages))
+    assert len(dashboard.services.jobs.list()) == 1

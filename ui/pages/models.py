@@ -10,6 +10,7 @@ from nicegui import events, run, ui
 
 from appliance.services.models import ModelView
 from ui import formatting
+from ui.components.jobs_panel import BUILDS, JobsPanel, submit_build
 from ui.components.reports import show_swap, show_validation
 from ui.context import Dashboard
 from ui.feedback import run_action
@@ -35,6 +36,7 @@ def models_page(dash: Dashboard) -> None:
 
         _upload_card(dash, model_list.refresh, dialogs)
         model_list()
+        JobsPanel(dash.services.jobs)
 
 
 def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
@@ -99,6 +101,7 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 icon="swap_horiz",
                 on_click=lambda: _activate(dash, view, dialogs, refresh),
             ).props("outline").mark(f"activate-{meta.name}")
+            _build_menu(dash, meta.name)
             ui.button(icon="delete", on_click=lambda: _delete(dash, meta.name, refresh)).props(
                 "flat round color=negative"
             ).tooltip("Delete").mark(f"delete-{meta.name}")
@@ -121,9 +124,20 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 with ui.column().classes("gap-0"):
                     ui.label(key).classes("text-xs text-gray-500")
                     ui.label(value)
+        if view.engine_note:  # engine: auto says why this backend serves it
+            ui.label(view.engine_note).classes("text-xs text-gray-500").mark(f"note-{meta.name}")
         if meta.labels:
             with ui.expansion(f"{len(meta.labels)} labels").classes("w-full text-sm"):
                 ui.label(", ".join(meta.labels)).classes("text-gray-600")
+
+
+def _build_menu(dash: Dashboard, model: str) -> None:
+    button = ui.button("Build", icon="construction").props("outline").mark(f"build-{model}")
+    with button, ui.menu():
+        for kind, (text, _) in BUILDS.items():
+            ui.menu_item(
+                text, on_click=lambda k=kind: submit_build(dash.services.jobs, model, k)
+            ).mark(f"build-{model}-{kind}")
 
 
 def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) -> None:

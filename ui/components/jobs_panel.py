@@ -1,0 +1,81 @@
+"""Engine builds on the Models page: each job's state and progress, live, with cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nicegui import ui
+
+from appliance.services.jobs import JobService
+from ui.feedback import run_action
+
+STATE_COLORS = {
+    "queued": "grey",
+    "running": "info",
+    "succeeded": "positive",
+    "failed": "negative",
+    "cancelled": "warning",
+}
+BUILDS = {  # kind -> (menu text, precision)
+    "onnxruntime": ("Optimise for this machine (ONNX Runtime)", "fp32"),
+    "tensorrt": ("Build a TensorRT engine (FP16)", "fp16"),
+}
+
+
+async def submit_build(jobs: JobService, model: str, kind: str) -> None:
+    """Queue a build; the panel shows it from then on."""
+    text, precision = BUILDS[kind]
+
+    async def submit():
+        return await asyncio.to_thread(jobs.submit, model, kind, precision)
+
+    await run_action(submit(), busy=f"Queuing: {text}", done=f"Build of {model} queued")
+
+
+class JobsPanel:
+    def __init__(self, jobs: JobService) -> None:
+        self._jobs = jobs
+        self._shown: list[tuple] = []
+        with ui.card().classes("w-full").mark("jobs"):
+            ui.label("Engine builds").classes("font-medium")
+            self.body = ui.column().classes("w-full gap-2")
+        self.update()
+        ui.timer(1.0, self.update)
+
+    def update(self) -> None:
+        jobs = sorted(self._jobs.list(), key=lambda job: job.created, reverse=True)[:10]
+        signature = [(j.id, j.state, j.progress, j.message) for j in jobs]
+        if signature == self._shown:
+            return
+        self._shown = signature
+        self.body.clear()
+        with self.body:
+            if not jobs:
+                ui.label(
+                    "No builds yet. A model's Build menu makes an engine tuned for this device; "
+                    "serving goes on while it builds."
+                ).classes("text-sm text-gray-500")
+            for job in jobs:
+                self._row(job)
+
+    def _row(self, job) -> None:
+        state = job.state.value
+        with ui.row().classes("w-full items-center gap-3").mark(f"job-{job.id}"):
+            ui.label(f"{job.model} · {job.kind} {job.precision}").classes("w-72 truncate")
+            ui.badge(state, color=STATE_COLORS.get(state, "grey")).mark(f"job-state-{job.id}")
+            ui.linear_progress(value=job.progress, show_value=False).classes("flex-1 min-w-24")
+            detail = job.error or job.message
+            if job.seconds is not None:
+                detail = f"{detail} ({job.seconds:.1f} s)"
+            ui.label(detail).classes("text-sm text-gray-500 flex-1 truncate")
+            if not job.state.finished:
+                ui.button(icon="close", on_click=lambda j=job.id: self._cancel(j)).props(
+                    "flat round dense"
+                ).tooltip("Cancel").mark(f"job-cancel-{job.id}")
+
+    async def _cancel(self, job_id: str) -> None:
+        async def cancel():
+            return await asyncio.to_thread(self._jobs.cancel, job_id)
+
+        await run_action(cancel(), busy="Cancelling", done="Cancel requested")
+        self.update()

@@ -221,6 +221,11 @@ class TensorRTEngine:
             raise
 
     @property
+    def buffer_sets(self) -> int:
+        """Buffer sets allocated so far (one per new input shape; reuse adds none)."""
+        return self._book.allocations
+
+    @property
     def max_batch(self) -> int:
         low_high = self._input.batch_range
         return low_high[1] if low_high else max(1, self._input.shape[0])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from appliance.errors import ApplianceError
+from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService
 from appliance.services.detection import DetectionService, ModelSpec, ServiceState
 from appliance.services.events import EventBus
@@ -36,6 +37,8 @@ class Services:
     model_specs: tuple[ModelSpec, ...] = ()
     # engine builds; a set built by hand (tests) gets one that refuses builds
     jobs: JobService = field(default_factory=JobService.without_builds)
+    # tokens, scopes, signed URLs; a set built by hand (tests) gets one with auth off
+    auth: AuthService = field(default_factory=AuthService.disabled)
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""

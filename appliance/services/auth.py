@@ -1,0 +1,106 @@
+"""AuthService: what the API, the dashboard and the CLI ask about credentials.
+
+auth.enabled                          False only with APPLIANCE_AUTH=0 (show a warning)
+auth.verify(token) -> Principal|None  a bearer token's id, name and scope
+auth.allows(principal, scope) -> bool scopes are ordered: viewer < operator < admin
+auth.sign(path, ttl_s=60) -> str      path?exp=…&sig=… for <img src> (read access)
+auth.check_signature(path, query)     whether such a URL is valid for this path now
+auth.create(name, scope) / list() / revoke(token_id)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from loguru import logger
+
+from appliance.auth.initial import INITIAL_TOKEN_FILE, ensure_initial_admin, revoke
+from appliance.auth.scopes import Principal, Scope
+from appliance.auth.signing import UrlSigner
+from appliance.auth.tokens import TOKENS_FILE, IssuedToken, TokenInfo, TokenStore
+from appliance.secret import load_or_create_secret
+
+URL_SECRET_FILE = "urls.secret"
+
+
+class AuthService:
+    def __init__(self, data_dir: Path | None, *, enabled: bool = True) -> None:
+        """`data_dir` None: no token store at all (hand-built services in tests), so every
+        token is refused and URLs are signed with a key that lives as long as the process."""
+        self.enabled = enabled
+        self._data_dir = data_dir
+        self._tokens = TokenStore(data_dir / TOKENS_FILE) if data_dir is not None else None
+        self._key: bytes | None = None
+        self._signer = UrlSigner(self._signing_key)
+
+    @classmethod
+    def disabled(cls) -> AuthService:
+        return cls(None, enabled=False)
+
+    @property
+    def initial_token_path(self) -> Path | None:
+        return self._data_dir / INITIAL_TOKEN_FILE if self._data_dir is not None else None
+
+    def start(self) -> None:
+        """On a first start with authentication on, make the initial admin token and say
+        (once, without the token itself) how to read it."""
+        if not self.enabled:
+            logger.warning(
+                "authentication is OFF (APPLIANCE_AUTH=0): anyone who reaches this service "
+                "can use and change it"
+            )
+            return
+        if self._tokens is None or self.initial_token_path is None:
+            return
+        issued = ensure_initial_admin(self._tokens, self.initial_token_path)
+        if issued is not None:
+            logger.info(
+                "created the first admin token (id {}): print it with `appliance token show "
+                "--data-dir {}`",
+                issued.info.id,
+                self._data_dir,
+            )
+
+    # -- requests ----------------------------------------------------------------------
+
+    def verify(self, token: str) -> Principal | None:
+        return self._tokens.verify(token) if self._tokens is not None else None
+
+    def allows(self, principal: Principal | None, scope: Scope | str) -> bool:
+        if not self.enabled:
+            return True
+        return principal is not None and principal.allows(Scope.parse(scope))
+
+    def sign(self, path: str, ttl_s: float = 60) -> str:
+        return self._signer.sign(path, ttl_s)
+
+    def check_signature(self, path: str, query: Mapping[str, str]) -> bool:
+        return self._signer.check(path, query)
+
+    # -- managing tokens ---------------------------------------------------------------
+
+    def create(self, name: str, scope: Scope | str) -> IssuedToken:
+        return self._store().create(name, scope)
+
+    def list(self) -> list[TokenInfo]:
+        return self._store().list() if self._tokens is not None else []
+
+    def revoke(self, token_id: str) -> TokenInfo:
+        """Gone at once, in this process and (at their next request) in any other."""
+        assert self.initial_token_path is not None
+        return revoke(self._store(), self.initial_token_path, token_id)
+
+    def _store(self) -> TokenStore:
+        if self._tokens is None:
+            raise RuntimeError("this AuthService has no data dir to keep tokens in")
+        return self._tokens
+
+    def _signing_key(self) -> bytes:
+        if self._key is None:
+            if self._data_dir is None:
+                self._key = secrets.token_bytes(32)
+            else:
+                self._key = load_or_create_secret(self._data_dir / URL_SECRET_FILE).encode()
+        return self._key

@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from appliance import __version__
+from appliance.api import auth as access
+from appliance.api.auth import guard
+from appliance.api.credentials import CredentialsMiddleware
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.fallback import install_api_fallback
@@ -33,6 +36,7 @@ from appliance.models.engine_cache import EngineCache
 from appliance.models.engine_select import EngineSelector
 from appliance.models.repository import ModelRepository
 from appliance.secret import load_or_create_secret
+from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
@@ -109,6 +113,7 @@ def build_services(settings: Settings) -> Services:
         models=models,
         model_specs=tuple(specs),
         jobs=job_service,
+        auth=AuthService(settings.data_dir, enabled=settings.auth),
     )
 
 
@@ -121,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        services.auth.start()  # first start: the initial admin token
         tasks = [
             asyncio.create_task(services.start(), name="start-services"),
             asyncio.create_task(services.cameras.watch_stalls(), name="watch-stalls"),
@@ -144,20 +150,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.add_middleware(CredentialsMiddleware)  # inside the request context: ids, access log
     app.add_middleware(RequestContextMiddleware, on_response=services.metrics.observe_request)
     install_error_handlers(app)
     install_docs(app)
+    on = settings.auth  # who may call what: README, Authentication
     app.include_router(health.router)
-    app.include_router(detect.router)
-    app.include_router(detect_ws.router)
-    app.include_router(cameras.router)
-    app.include_router(camera_streams.router)
-    app.include_router(events.router)
-    app.include_router(metrics.router)
-    app.include_router(models.router)
-    app.include_router(jobs.router)
-    app.include_router(system.router)
-    app.include_router(v2.router)
+    app.include_router(detect.router, **guard(access.OPERATOR, on))
+    app.include_router(detect_ws.router, **guard(access.OPERATOR, on))
+    app.include_router(cameras.router, **guard(access.OPERATOR_WRITES, on))
+    app.include_router(camera_streams.router, **guard(access.VIEWER, on))
+    app.include_router(events.router, **guard(access.VIEWER, on))
+    app.include_router(metrics.router, **guard(access.VIEWER, on and not settings.metrics_public))
+    app.include_router(models.router, **guard(access.ADMIN_WRITES, on))
+    app.include_router(jobs.router, **guard(access.ADMIN_WRITES, on))
+    app.include_router(system.router, **guard(access.VIEWER, on))
+    app.include_router(v2.router, **guard(access.V2_ACCESS, on))
     install_api_fallback(app)
     if settings.dashboard:
         _mount_dashboard(app, services, settings)

@@ -11,6 +11,8 @@ from typing import Any
 
 from loguru import logger
 
+from appliance.auth.redact import redact
+
 FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | "
     "<cyan>{extra[request_id]}</cyan> | {name}:{line} - <level>{message}</level>"
@@ -88,11 +90,15 @@ def _journal_sink() -> Callable[[Any], None] | None:
     return sink
 
 
+def _redacted(record: Any) -> None:
+    record["message"] = redact(record["message"])
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Called once by the CLI; library code only ever uses `loguru.logger`. Under systemd
     (JOURNAL_STREAM set) records go to journald with their priority and fields."""
     logger.remove()
-    logger.configure(extra={"request_id": "-"})
+    logger.configure(extra={"request_id": "-"}, patcher=_redacted)
     under_systemd = bool(os.environ.get("JOURNAL_STREAM"))
     journal = _journal_sink() if under_systemd else None
     if journal is not None:

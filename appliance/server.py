@@ -7,6 +7,7 @@ import socket
 from types import FrameType
 
 import uvicorn
+from loguru import logger
 
 from appliance import __version__
 from appliance.app import create_app
@@ -57,13 +58,19 @@ class ApplianceServer(uvicorn.Server):
 def serve(settings: Settings) -> None:
     """Build the app and serve it until SIGINT/SIGTERM."""
     app = create_app(settings)
-    shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    url = f"http://{shown}:{settings.port}"
+    host = settings.bind_host
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    scheme = "https" if settings.tls_cert is not None else "http"
+    url = f"{scheme}://{shown}:{settings.port}"
     print(f"appliance {__version__}: {url}/docs  (data in {settings.data_dir})", flush=True)
+    if not settings.auth and host not in ("127.0.0.1", "::1", "localhost"):
+        logger.warning("authentication is off and {} is not loopback: the LAN can use it", host)
     config = uvicorn.Config(
         app,
-        host=settings.host,
+        host=host,
         port=settings.port,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
         log_config=None,
         access_log=False,  # our middleware writes one line per request, with its id
         timeout_graceful_shutdown=settings.graceful_shutdown_s,

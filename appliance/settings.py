@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ProviderName = Literal["tensorrt", "cuda", "cpu"]
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     device_name: str = Field(
         default_factory=socket.gethostname, description="Shown in the dashboard's header."
     )
+    # Security (README, Authentication): on unless turned off explicitly.
+    auth: bool = Field(True, description="Require bearer tokens; 0 also binds loopback.")
+    metrics_public: bool = Field(False, description="Serve /metrics without a token.")
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 
     @field_validator("models", "providers", mode="before")
     @classmethod
@@ -68,6 +73,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both APPLIANCE_TLS_CERT and APPLIANCE_TLS_KEY, or neither")
+        return self
+
+    @property
+    def bind_host(self) -> str:
+        """The address to bind: with authentication off, loopback unless a host was given
+        explicitly (a flag or APPLIANCE_HOST), whatever the default may be."""
+        if not self.auth and "host" not in self.model_fields_set:
+            return "127.0.0.1"
+        return self.host
 
     @property
     def max_upload_bytes(self) -> int:

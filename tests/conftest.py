@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Authentication is on by default; tests run with it off unless they ask for it (tests/security:
+# Settings(auth=True), start_server(auth=True)). Set before any Settings() is built, and
+# inherited by every `appliance` subprocess a test starts.
+os.environ.setdefault("APPLIANCE_AUTH", "0")
+
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 

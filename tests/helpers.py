@@ -98,6 +98,11 @@ class Server:
     process: subprocess.Popen
     port: int
     log: Path
+    token: str | None = None  # the initial admin token, when started with auth=True
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def url(self) -> str:
@@ -119,11 +124,16 @@ def free_port() -> int:
 
 @contextmanager
 def start_server(
-    workdir: Path, cameras: Sequence[dict] = (), env: dict[str, str] | None = None
+    workdir: Path,
+    cameras: Sequence[dict] = (),
+    env: dict[str, str] | None = None,
+    auth: bool = False,
 ) -> Iterator[Server]:
     """Start the CLI as a user would, with `cameras` saved in its data dir (none: nothing
     shares the CPU with what is measured); wait until its models are warm and its cameras
-    stream; SIGTERM it afterwards."""
+    stream; SIGTERM it afterwards. Authentication is off unless `auth` (then `server.token`
+    holds the initial admin token)."""
+    env = {"APPLIANCE_AUTH": "1" if auth else "0", **(env or {})}
     port, log, data = free_port(), workdir / "server.log", workdir / "data"
     data.mkdir(parents=True)
     config = {"schema_version": 1, "cameras": list(cameras)}
@@ -159,9 +169,11 @@ def _wait_started(server: Server, cameras: int, timeout: float = 60) -> None:
             assert time.monotonic() < deadline, f"not started in {timeout} s:\n{server.log_text()}"
             try:
                 if http.get("/readyz").status_code == 200:
-                    states = [
-                        c["status"]["state"] for c in http.get("/v1/cameras").json()["cameras"]
-                    ]
+                    initial = server.log.parent / "data" / "admin.token"
+                    if server.token is None and initial.exists():
+                        server.token = initial.read_text().strip()
+                    listed = http.get("/v1/cameras", headers=server.headers).json()
+                    states = [c["status"]["state"] for c in listed["cameras"]]
                     if len(states) == cameras and set(states) <= {"streaming"}:
                         return
             except httpx.TransportError:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.api.context import REQUEST_ID
 from appliance.api.errors import error_response
+from appliance.auth.redact import redact
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -59,6 +60,9 @@ class RequestContextMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
+            if message["type"] == "websocket.http.response.start":  # a refused handshake
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed = time.perf_counter() - start
@@ -90,7 +94,7 @@ class RequestContextMiddleware:
 
 def _access_log(scope: Scope, status: int | str, start: float) -> None:
     client = scope.get("client") or ("-", 0)
-    query = scope.get("query_string", b"").decode("latin-1")
+    query = redact(scope.get("query_string", b"").decode("latin-1"))  # ?access_token=, sig=
     path = scope["path"] + (f"?{query}" if query else "")
     logger.bind(event="access", status=status).info(
         '{}:{} "{} {}" {} {:.1f}ms',

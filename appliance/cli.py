@@ -1,5 +1,5 @@
 """Command line: `appliance serve`, `appliance open`, `appliance models import-darknet`,
-`appliance doctor`."""
+`appliance doctor`, `appliance token …`, `appliance tls self-signed`."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="show what this machine offers (GPU, cameras...)")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from appliance.auth.commands import add_commands  # token …, tls self-signed
+
+    add_commands(commands)
     return parser
 
 
@@ -117,6 +121,23 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor(as_json=args.json)
 
 
+def _security(args: argparse.Namespace) -> int:
+    """token and tls commands: on the data dir `serve` would use (APPLIANCE_DATA_DIR…)."""
+    from appliance.auth.commands import run
+    from appliance.settings import Settings
+
+    try:
+        settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    except ValidationError as exc:
+        print(f"appliance: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        return run(args, settings.data_dir)
+    except (PermissionError, FileExistsError, ValueError) as exc:
+        print(f"appliance: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -126,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         if args.command == "open":
             return _open(args)
+        if args.command in ("token", "tls"):
+            return _security(args)
         return _import_darknet(args)
     except ApplianceError as exc:
         print(f"appliance: {exc.message}", file=sys.stderr)

@@ -80,8 +80,7 @@ class CudaRuntime:
             shape = tuple(int(d) for d in engine.get_tensor_shape(name))
             batch_range = None
             if is_input and shape:
-                low, _opt, high = engine.get_tensor_profile_shape(name, 0)
-                batch_range = (int(low[0]), int(high[0]))
+                batch_range = _batch_range(engine, name, shape)
             dtype = numpy_dtype(str(engine.get_tensor_dtype(name).name))
             found.append(IoTensor(name, is_input, shape, dtype, batch_range))
         return found
@@ -144,3 +143,14 @@ class CudaRuntime:
         finally:
             self._context.pop()
             self._context.detach()  # drop our retain of the primary context
+
+
+def _batch_range(engine: Any, name: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """The first optimization profile's batch range; a fixed batch is its own range."""
+    if shape[0] >= 0:
+        return shape[0], shape[0]
+    try:
+        low, _opt, high = engine.get_tensor_profile_shape(name, 0)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"the engine's input {name} has no batch profile: {exc}") from exc
+    return int(low[0]), int(high[0])

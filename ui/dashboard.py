@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 from nicegui.storage import Storage
 
 from appliance.services.container import Services
+from ui import session
 from ui.context import Dashboard
 from ui.pages.camera import camera_page
 from ui.pages.cameras import cameras_page
 from ui.pages.events import events_page
 from ui.pages.health import health_page
 from ui.pages.live import live_page
+from ui.pages.login import login_page
 from ui.pages.models import models_page
 
 FAVICON = "🎯"
@@ -46,26 +50,54 @@ def setup_dashboard(
 
 
 def register_pages(dash: Dashboard) -> None:
+    def gate(path: str) -> RedirectResponse | None:
+        """Signed-out visitors go to the login page (and come back afterwards)."""
+        if session.signed_in(dash):
+            return None
+        return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+
+    @ui.page("/login")
+    def login(next: str | None = None) -> None:
+        login_page(dash, next)
+
     @ui.page("/")
-    def live() -> None:
+    def live() -> RedirectResponse | None:
+        if redirect := gate("/"):
+            return redirect
         live_page(dash)
+        return None
 
     @ui.page("/cameras")
-    def cameras() -> None:
+    def cameras() -> RedirectResponse | None:
+        if redirect := gate("/cameras"):
+            return redirect
         cameras_page(dash)
+        return None
 
     @ui.page("/cameras/{camera_id}")
-    def camera(camera_id: str) -> None:
+    def camera(camera_id: str) -> RedirectResponse | None:
+        if redirect := gate(f"/cameras/{camera_id}"):
+            return redirect
         camera_page(dash, camera_id)
+        return None
 
     @ui.page("/models")
-    def models() -> None:
+    def models() -> RedirectResponse | None:
+        if redirect := gate("/models"):
+            return redirect
         models_page(dash)
+        return None
 
     @ui.page("/health")
-    def health() -> None:
+    def health() -> RedirectResponse | None:
+        if redirect := gate("/health"):
+            return redirect
         health_page(dash)
+        return None
 
     @ui.page("/events")
-    def events() -> None:
+    def events() -> RedirectResponse | None:
+        if redirect := gate("/events"):
+            return redirect
         events_page(dash)
+        return None

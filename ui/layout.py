@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from nicegui import app, ui
 
+from ui import session
 from ui.context import Dashboard
 from ui.status import device_status
 
@@ -38,7 +39,10 @@ def page_frame(dash: Dashboard, title: str, active: str) -> Iterator[None]:
                     button.classes("bg-white/10")
                 button.mark(f"nav-{label.lower()}")
         _dark_toggle()
+        _account(dash)
     with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
+        if not dash.services.auth.enabled:
+            _auth_off_banner()
         ui.label(title).classes("text-2xl font-semibold")
         yield
 
@@ -70,3 +74,28 @@ def _dark_toggle() -> None:
     ui.button(icon="dark_mode", on_click=toggle).props("flat round color=white").tooltip(
         "Dark mode"
     ).mark("dark-toggle")
+
+
+def _account(dash: Dashboard) -> None:
+    signed = session.current(dash)
+    if signed is None:
+        return
+
+    def sign_out() -> None:
+        session.sign_out()
+        ui.navigate.to("/login")
+
+    account = ui.button(icon="account_circle").props("flat round color=white").mark("account")
+    with account, ui.menu():
+        ui.menu_item(f"{signed.name} ({signed.scope.label})").props("disable")
+        ui.menu_item("Sign out", on_click=sign_out).mark("sign-out")
+
+
+def _auth_off_banner() -> None:
+    banner = ui.card().classes("w-full bg-amber-100 text-amber-900 py-2").mark("auth-off")
+    with banner, ui.row().classes("items-center gap-2"):
+        ui.icon("lock_open", color="warning")
+        ui.label(
+            "Authentication is off (APPLIANCE_AUTH=0): anyone who can reach this address "
+            "can watch and change the appliance."
+        )

@@ -45,13 +45,21 @@ def cameras() -> list[dict]:
 
 
 @pytest.fixture
-async def dashboard(settings: Settings, cameras: list[dict]) -> AsyncIterator[Dashboard]:
+def auth() -> bool:
+    """Authentication off, as for the other API tests; override to sign in (test_auth.py)."""
+    return False
+
+
+@pytest.fixture
+async def dashboard(
+    settings: Settings, cameras: list[dict], auth: bool
+) -> AsyncIterator[Dashboard]:
     config = {"schema_version": 1, "cameras": cameras}
     (settings.data_dir / "config.json").write_text(json.dumps(config))
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         try:
-            app = create_app(settings.model_copy(update={"dashboard": True}))
+            app = create_app(settings.model_copy(update={"dashboard": True, "auth": auth}))
             async with LifespanManager(app, startup_timeout=60) as manager:
                 transport = httpx.ASGITransport(app=manager.app)
                 async with httpx.AsyncClient(

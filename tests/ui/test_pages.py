@@ -105,3 +105,10 @@ async def test_status_light_turns_amber_with_the_reason(dashboard: Dashboard):
         while light.props.get("color") != "warning":
             await anyio.sleep(0.2)
     await dashboard.user.should_see("Gone: reconnecting", retries=50)
+
+
+async def test_auth_off_is_announced_on_every_page(dashboard: Dashboard):
+    for path in ("/", "/models"):
+        await dashboard.user.open(path)
+        await dashboard.user.should_see(marker="auth-off")
+        await dashboard.user.should_see("Authentication is off")

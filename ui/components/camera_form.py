@@ -72,7 +72,7 @@ class CameraForm:
         if not self._uri_changed() and self._existing is not None:
             ui.notify("Showing the running camera's latest frame", type="info")
             url = f"/v1/cameras/{self._existing.config.id}/snapshot.jpg?annotate=0"
-            self._show_preview(url, "the saved source")
+            self._show_preview(self._dash.media_url(url), "the saved source")
             return
         ok, result = await run_action(grab_one_frame(self.uri.value.strip()), busy="Connecting…")
         if ok and result is not None:

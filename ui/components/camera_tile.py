@@ -7,13 +7,14 @@ import time
 from nicegui import ui
 
 from appliance.errors import NotFoundError
-from appliance.services.cameras import CameraService
 from ui import formatting
 from ui.components.live_view import LiveView
+from ui.context import Dashboard
 
 
 class CameraTile:
-    def __init__(self, cameras: CameraService, camera_id: str) -> None:
+    def __init__(self, dash: Dashboard, camera_id: str) -> None:
+        cameras = dash.services.cameras
         self._cameras = cameras
         self.camera_id = camera_id
         view = cameras.get(camera_id)
@@ -21,7 +22,9 @@ class CameraTile:
         card.on("click", lambda: ui.navigate.to(f"/cameras/{camera_id}"))
         card.mark(f"tile-{camera_id}")
         with card:
-            self.live = LiveView(cameras.broadcaster(camera_id), camera_id, fps=5)
+            self.live = LiveView(
+                cameras.broadcaster(camera_id), camera_id, fps=5, url_for=dash.media_url
+            )
             with ui.card_section().classes("w-full p-3 gap-1"):
                 with ui.row().classes("w-full items-center no-wrap"):
                     ui.label(view.config.name).classes("font-medium truncate")

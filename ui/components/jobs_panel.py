@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from nicegui import ui
 
@@ -33,8 +34,9 @@ async def submit_build(jobs: JobService, model: str, kind: str) -> None:
 
 
 class JobsPanel:
-    def __init__(self, jobs: JobService) -> None:
+    def __init__(self, jobs: JobService, may_cancel: Callable[[], bool]) -> None:
         self._jobs = jobs
+        self._may_cancel = may_cancel  # asked (and may say why not) at each click
         self._shown: list[tuple] = []
         with ui.card().classes("w-full").mark("jobs"):
             ui.label("Engine builds").classes("font-medium")
@@ -74,6 +76,9 @@ class JobsPanel:
                 ).tooltip("Cancel").mark(f"job-cancel-{job.id}")
 
     async def _cancel(self, job_id: str) -> None:
+        if not self._may_cancel():
+            return
+
         async def cancel():
             return await asyncio.to_thread(self._jobs.cancel, job_id)
 

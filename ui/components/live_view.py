@@ -10,6 +10,7 @@ is deleted: page left, grid rebuilt, or tab closed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from nicegui import ui
@@ -18,9 +19,18 @@ from appliance.services.cameras import LiveFeed, LiveFrame
 
 
 class LiveView(ui.interactive_image):
-    def __init__(self, feed: LiveFeed, camera_id: str, *, annotate: bool = True, fps: float = 5):
+    def __init__(
+        self,
+        feed: LiveFeed,
+        camera_id: str,
+        *,
+        annotate: bool = True,
+        fps: float = 5,
+        url_for: Callable[[str], str] = str,
+    ):
         super().__init__()
         self.camera_id = camera_id
+        self._url_for = url_for  # e.g. signs the URL when authentication is on
         self._feed = feed
         self._annotate = annotate
         self._watching = ExitStack()
@@ -57,7 +67,8 @@ class LiveView(ui.interactive_image):
     def source_url(self, frame_id: int) -> str:
         # a new URL per frame: the browser fetches it once and never from its cache
         flag = int(self._annotate)
-        return f"/v1/cameras/{self.camera_id}/snapshot.jpg?annotate={flag}&frame={frame_id}"
+        path = f"/v1/cameras/{self.camera_id}/snapshot.jpg?annotate={flag}&frame={frame_id}"
+        return self._url_for(path)
 
     def _handle_delete(self) -> None:
         self._watching.close()

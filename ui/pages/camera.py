@@ -8,9 +8,10 @@ from collections import deque
 
 from nicegui import ui
 
+from appliance.auth.scopes import Scope
 from appliance.errors import NotFoundError
 from appliance.services.cameras import CameraService, CameraView
-from ui import formatting
+from ui import formatting, session
 from ui.components.live_view import LiveView
 from ui.context import Dashboard
 from ui.feedback import run_action
@@ -31,7 +32,9 @@ def camera_page(dash: Dashboard, camera_id: str) -> None:
         return
     with page_frame(dash, view.config.name, "/"), ui.row().classes("w-full gap-4 items-start"):
         with ui.column().classes("flex-[3] min-w-[320px] gap-2"):
-            live = LiveView(cameras.broadcaster(camera_id), camera_id, fps=15)
+            live = LiveView(
+                cameras.broadcaster(camera_id), camera_id, fps=15, url_for=dash.media_url
+            )
             _controls(dash, live, view)
         with ui.column().classes("flex-[2] min-w-[280px] gap-4"):
             CameraFacts(cameras, camera_id, live)
@@ -40,14 +43,17 @@ def camera_page(dash: Dashboard, camera_id: str) -> None:
 def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
     cameras = dash.services.cameras
     camera_id = view.config.id
+    may_change = session.can(dash, Scope.OPERATOR)
     with ui.card().classes("w-full"), ui.row().classes("w-full items-center gap-6"):
         ui.switch("Boxes", value=True, on_change=lambda e: live.set_annotate(e.value)).mark("boxes")
         with ui.column().classes("gap-0 min-w-[200px] flex-1"):
             conf_label = ui.label(f"Confidence ≥ {view.config.conf:.2f}").classes("text-sm")
             slider = ui.slider(min=0.05, max=0.95, step=0.05, value=view.config.conf)
-            slider.mark("confidence")
+            slider.mark("confidence").set_enabled(may_change)
 
         async def set_conf() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             value = round(float(slider.value), 2)
             ok, _ = await run_action(cameras.update(camera_id, {"conf": value}), busy="Saving")
             if ok:
@@ -57,6 +63,8 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
         labels = _model_labels(dash, view)
 
         async def set_classes() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             chosen = list(classes.value or []) or None
             await run_action(cameras.update(camera_id, {"classes": chosen}), busy="Saving")
 
@@ -68,11 +76,11 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
             on_change=set_classes,
         )
         classes.props("use-chips clearable dense options-dense").classes("min-w-[220px]")
-        classes.mark("classes")
-        ui.button(icon="photo_camera", on_click=lambda: _download(live)).props(
+        classes.mark("classes").set_enabled(may_change)
+        ui.button(icon="photo_camera", on_click=lambda: _download(dash, live)).props(
             "flat round"
         ).tooltip("Download a snapshot").mark("snapshot")
-        _start_stop(cameras, view)
+        _start_stop(dash, view)
 
 
 def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
@@ -83,16 +91,19 @@ def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
         return []
 
 
-def _download(live: LiveView) -> None:
+def _download(dash: Dashboard, live: LiveView) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     url = f"/v1/cameras/{live.camera_id}/snapshot.jpg?annotate={int(live.annotate)}"
-    ui.download.from_url(url, filename=f"{live.camera_id}-{stamp}.jpg")
+    ui.download.from_url(dash.media_url(url), filename=f"{live.camera_id}-{stamp}.jpg")
 
 
-def _start_stop(cameras: CameraService, view: CameraView) -> None:
+def _start_stop(dash: Dashboard, view: CameraView) -> None:
+    cameras = dash.services.cameras
     camera_id = view.config.id
 
     async def toggle() -> None:
+        if not session.ensure(dash, Scope.OPERATOR):
+            return
         enabled = not cameras.get(camera_id).config.enabled
         verb = "Starting" if enabled else "Stopping"
         ok, _ = await run_action(cameras.set_enabled(camera_id, enabled), busy=verb)
@@ -100,7 +111,7 @@ def _start_stop(cameras: CameraService, view: CameraView) -> None:
             button.set_text("Stop" if enabled else "Start")
 
     button = ui.button("Stop" if view.config.enabled else "Start", on_click=toggle)
-    button.props("outline").mark("start-stop")
+    button.props("outline").mark("start-stop").set_enabled(session.can(dash, Scope.OPERATOR))
 
 
 class CameraFacts:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from appliance.auth.scopes import Scope
 from appliance.services.cameras import CameraView
-from ui import formatting
+from ui import formatting, session
 from ui.components.camera_form import CameraForm
 from ui.context import Dashboard
 from ui.feedback import run_action
@@ -33,10 +34,14 @@ def cameras_page(dash: Dashboard) -> None:
                 camera_list.refresh()
 
         def add() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             with dialogs.clear():
                 CameraForm(dash, camera_list.refresh)
 
-        ui.button("Add camera", icon="add", on_click=add).mark("add-camera")
+        ui.button("Add camera", icon="add", on_click=add).mark("add-camera").set_enabled(
+            session.can(dash, Scope.OPERATOR)
+        )
         camera_list()
         ui.timer(1.0, follow_changes)
 
@@ -65,6 +70,8 @@ def _camera_row(dash: Dashboard, view: CameraView, refresh, dialogs: ui.element)
             ui.icon("error_outline", color="negative").tooltip(view.capture.last_error)
 
         async def toggle() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             verb, done = ("Stopping", "Stopped") if config.enabled else ("Starting", "Started")
             await run_action(
                 cameras.set_enabled(config.id, not config.enabled),
@@ -74,24 +81,34 @@ def _camera_row(dash: Dashboard, view: CameraView, refresh, dialogs: ui.element)
             refresh()
 
         async def remove() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             ok, _ = await run_action(
                 cameras.delete(config.id), busy="Removing", done=f"Removed {config.name}"
             )
             if ok:
                 refresh()
 
+        may_change = session.can(dash, Scope.OPERATOR)  # viewers see, but cannot change
         with ui.row().classes("gap-1"):
-            ui.button(icon="stop" if config.enabled else "play_arrow", on_click=toggle).props(
-                "flat round"
-            ).tooltip("Stop" if config.enabled else "Start").mark(f"toggle-{config.id}")
-            ui.button(icon="edit", on_click=lambda: edit()).props("flat round").tooltip(
-                "Edit"
-            ).mark(f"edit-{config.id}")
-            ui.button(icon="delete", on_click=lambda: _confirm(dialogs, config.name, remove)).props(
-                "flat round color=negative"
-            ).tooltip("Remove").mark(f"delete-{config.id}")
+            buttons = [
+                ui.button(icon="stop" if config.enabled else "play_arrow", on_click=toggle)
+                .tooltip("Stop" if config.enabled else "Start")
+                .mark(f"toggle-{config.id}"),
+                ui.button(icon="edit", on_click=lambda: edit())
+                .tooltip("Edit")
+                .mark(f"edit-{config.id}"),
+                ui.button(icon="delete", on_click=lambda: _confirm(dialogs, config.name, remove))
+                .props("color=negative")
+                .tooltip("Remove")
+                .mark(f"delete-{config.id}"),
+            ]
+            for button in buttons:
+                button.props("flat round").set_enabled(may_change)
 
         def edit() -> None:
+            if not session.ensure(dash, Scope.OPERATOR):
+                return
             with dialogs.clear():
                 CameraForm(dash, refresh, existing=view)
 

@@ -24,7 +24,7 @@ def live_page(dash: Dashboard) -> None:
                 "w-full gap-4 grid-cols-1 md:grid-cols-2 xl:grid-cols-3 2xl:grid-cols-4"
             ):
                 for camera_id in shown:
-                    CameraTile(cameras, camera_id)
+                    CameraTile(dash, camera_id)
 
         def follow_changes() -> None:
             """Cameras added or removed elsewhere appear here without a reload."""

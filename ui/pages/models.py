@@ -8,8 +8,9 @@ from pathlib import Path
 
 from nicegui import events, run, ui
 
+from appliance.auth.scopes import Scope
 from appliance.services.models import ModelView
-from ui import formatting
+from ui import formatting, session
 from ui.components.jobs_panel import BUILDS, JobsPanel, submit_build
 from ui.components.reports import show_swap, show_validation
 from ui.context import Dashboard
@@ -36,7 +37,7 @@ def models_page(dash: Dashboard) -> None:
 
         _upload_card(dash, model_list.refresh, dialogs)
         model_list()
-        JobsPanel(dash.services.jobs)
+        JobsPanel(dash.services.jobs, may_cancel=lambda: session.ensure(dash, Scope.ADMIN))
 
 
 def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
@@ -52,6 +53,9 @@ def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
             name.mark("upload-name")
 
             async def uploaded(event: events.UploadEventArguments) -> None:
+                if not session.ensure(dash, Scope.ADMIN):
+                    upload.reset()
+                    return
                 chosen = (name.value or "").strip() or model_name_from(event.file.name)
                 folder = Path(dash.upload_dir)
                 await run.io_bound(folder.mkdir, parents=True, exist_ok=True)
@@ -82,11 +86,14 @@ def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
                     type="negative",
                 ),
             ).props('accept=".onnx,.engine,.plan"')
-            upload.classes("min-w-[320px]").mark("upload")
+            upload.classes("min-w-[320px]").mark("upload").set_enabled(
+                session.can(dash, Scope.ADMIN)
+            )
 
 
 def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) -> None:
     meta = view.meta
+    is_admin = session.can(dash, Scope.ADMIN)
     with ui.card().classes("w-full").mark(f"model-{meta.name}"):
         with ui.row().classes("w-full items-center gap-3"):
             ui.label(meta.name).classes("text-lg font-medium")
@@ -100,11 +107,11 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 "Activate",
                 icon="swap_horiz",
                 on_click=lambda: _activate(dash, view, dialogs, refresh),
-            ).props("outline").mark(f"activate-{meta.name}")
-            _build_menu(dash, meta.name)
+            ).props("outline").mark(f"activate-{meta.name}").set_enabled(is_admin)
+            _build_menu(dash, meta.name).set_enabled(is_admin)
             ui.button(icon="delete", on_click=lambda: _delete(dash, meta.name, refresh)).props(
                 "flat round color=negative"
-            ).tooltip("Delete").mark(f"delete-{meta.name}")
+            ).tooltip("Delete").mark(f"delete-{meta.name}").set_enabled(is_admin)
         size = "×".join(str(v) for v in meta.input_size) if meta.input_size else "–"
         runs_on = f"{view.backend} · {view.device}" if view.backend else "not loaded"
         facts = [
@@ -131,16 +138,21 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 ui.label(", ".join(meta.labels)).classes("text-gray-600")
 
 
-def _build_menu(dash: Dashboard, model: str) -> None:
+def _build_menu(dash: Dashboard, model: str) -> ui.button:
+    async def build(kind: str) -> None:
+        if session.ensure(dash, Scope.ADMIN):
+            await submit_build(dash.services.jobs, model, kind)
+
     button = ui.button("Build", icon="construction").props("outline").mark(f"build-{model}")
     with button, ui.menu():
         for kind, (text, _) in BUILDS.items():
-            ui.menu_item(
-                text, on_click=lambda k=kind: submit_build(dash.services.jobs, model, k)
-            ).mark(f"build-{model}-{kind}")
+            ui.menu_item(text, on_click=lambda k=kind: build(k)).mark(f"build-{model}-{kind}")
+    return button
 
 
 def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) -> None:
+    if not session.ensure(dash, Scope.ADMIN):
+        return
     cameras = [v.config for v in dash.services.cameras.list()]
     options = {c.id: c.name for c in cameras}
     with dialogs.clear(), ui.dialog() as dialog, ui.card().classes("min-w-[420px]"):
@@ -176,6 +188,8 @@ def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) ->
 
 
 async def _delete(dash: Dashboard, name: str, refresh) -> None:
+    if not session.ensure(dash, Scope.ADMIN):
+        return
     ok, _ = await run_action(dash.services.models.delete(name), busy="Deleting", done="Deleted")
     if ok:
         refresh()

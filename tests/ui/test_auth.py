@@ -1,0 +1,116 @@
+"""The dashboard with authentication on: a login page, sessions that end when their token is
+revoked, signed picture URLs, and controls that follow the token's scope."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from conftest import Dashboard
+from nicegui import ui
+
+from ui.components.live_view import LiveView
+from ui.pages.login import safe_next
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def auth() -> bool:
+    return True
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.05)
+
+
+def _admin_token(dashboard: Dashboard) -> str:
+    path = dashboard.services.auth.initial_token_path
+    assert path is not None
+    return path.read_text().strip()
+
+
+async def _sign_in(dashboard: Dashboard, token: str, then: str = "/") -> None:
+    user = dashboard.user
+    await user.open(f"/login?next={then}")
+    user.find(marker="token").type(token)
+    user.find(marker="sign-in").click()
+    await user.open(then)
+
+
+async def test_signed_out_visitors_get_the_login_page(dashboard: Dashboard):
+    response = await dashboard.http.get("/cameras")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/cameras"
+    await dashboard.user.open("/models")
+    await dashboard.user.should_see(marker="token")
+    await dashboard.user.should_not_see(marker="tile-demo")
+
+
+async def test_a_wrong_token_is_refused(dashboard: Dashboard):
+    user = dashboard.user
+    await user.open("/login")
+    user.find(marker="token").type("apl_nope_nope")
+    user.find(marker="sign-in").click()
+    await _until(lambda: user.notify.contains("not valid"))
+    assert (await dashboard.http.get("/")).status_code == 303
+
+
+async def test_admin_sees_live_pictures_through_signed_urls(dashboard: Dashboard):
+    await _sign_in(dashboard, _admin_token(dashboard))
+    await dashboard.user.should_see(marker="tile-demo", retries=50)
+    (live,) = dashboard.user.find(LiveView).elements
+    await _until(lambda: live.refresh() or "sig=" in live.source)
+    signed = await dashboard.http.get(live.source)  # no header: the signature is the key
+    assert signed.status_code == 200
+    assert signed.headers["content-type"] == "image/jpeg"
+    bare = live.source.split("&exp=")[0]
+    assert (await dashboard.http.get(bare)).status_code == 401
+
+
+async def test_a_viewer_watches_but_cannot_change(dashboard: Dashboard):
+    issued = dashboard.services.auth.create("wall screen", "viewer")
+    await _sign_in(dashboard, issued.token, then="/cameras")
+    user = dashboard.user
+    await user.should_see(marker="camera-row-demo", retries=50)
+    (add,) = user.find(marker="add-camera").elements
+    assert add.enabled is False
+    add.enable()  # as if the browser sent the click anyway
+    user.find(marker="add-camera").click()
+    await _until(lambda: user.notify.contains("needs the operator scope"))
+    await user.should_not_see(marker="camera-name")
+    await user.open("/models")
+    (upload,) = user.find(ui.upload).elements
+    assert upload.enabled is False
+    (activate,) = user.find(marker="activate-yolov3-tiny").elements
+    assert activate.enabled is False
+
+
+async def test_revoking_a_token_ends_its_sessions(dashboard: Dashboard):
+    issued = dashboard.services.auth.create("temp", "operator")
+    await _sign_in(dashboard, issued.token)
+    await dashboard.user.should_see(marker="tile-demo", retries=50)
+    dashboard.services.auth.revoke(issued.info.id)
+    assert (await dashboard.http.get("/")).status_code == 303
+
+
+async def test_sign_out(dashboard: Dashboard):
+    await _sign_in(dashboard, _admin_token(dashboard))
+    await dashboard.user.should_see(marker="tile-demo", retries=50)
+    dashboard.user.find(marker="sign-out").click()
+    assert (await dashboard.http.get("/")).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/cameras", "/cameras"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("javascript:alert(1)", "/"),
+        (None, "/"),
+    ],
+)
+def test_after_login_only_local_paths(target, expected):
+    assert safe_next(target) == expected

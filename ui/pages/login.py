@@ -1,0 +1,45 @@
+"""Sign in with a token: the dashboard's only public page while authentication is on."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from nicegui import ui
+
+from ui import session
+from ui.context import Dashboard
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: only a path on this site, never another host."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def login_page(dash: Dashboard, next_path: str | None) -> None:
+    ui.page_title(f"Sign in · {dash.device_name}")
+    ui.colors(primary="#0f766e")
+    with ui.column().classes("absolute-center items-center gap-4 w-[420px] max-w-full p-4"):
+        ui.label(dash.device_name).classes("text-2xl font-semibold")
+        with ui.card().classes("w-full gap-3"):
+            ui.label("Sign in").classes("text-lg font-medium")
+            token = ui.input("Access token", password=True, password_toggle_button=True)
+            token.classes("w-full").props("autofocus").mark("token")
+            ui.label(
+                "On the device, `appliance token show` prints the first admin token; "
+                "`appliance token create --scope viewer` makes one for watching only."
+            ).classes("text-xs text-gray-500")
+
+            def submit() -> None:
+                signed = session.sign_in(dash, token.value or "")
+                if signed is None:
+                    ui.notify("That token is not valid (or was revoked)", type="negative")
+                    return
+                ui.navigate.to(safe_next(next_path))
+
+            token.on("keydown.enter", submit)
+            ui.button("Sign in", on_click=submit).classes("w-full").mark("sign-in")

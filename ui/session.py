@@ -1,0 +1,70 @@
+"""Who is using the dashboard: a token checked once at login, remembered in the browser's
+server-side session (NiceGUI user storage, keyed by a cookie signed with the install's
+secret). Only the token's id is kept, never the token, and it is looked up again on every
+page and action, so a revoked token signs its sessions out at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nicegui import app, ui
+
+from appliance.auth.scopes import Scope
+from ui.context import Dashboard
+
+SESSION_KEY = "auth"
+
+
+@dataclass(frozen=True)
+class Session:
+    token_id: str
+    name: str
+    scope: Scope
+
+
+def current(dash: Dashboard) -> Session | None:
+    """The signed-in token, or None (always None while authentication is off)."""
+    if not dash.services.auth.enabled:
+        return None
+    token_id = (app.storage.user.get(SESSION_KEY) or {}).get("token_id")
+    if token_id is None:
+        return None
+    info = next((t for t in dash.services.auth.list() if t.id == token_id), None)
+    if info is None:  # revoked since
+        app.storage.user.pop(SESSION_KEY, None)
+        return None
+    return Session(info.id, info.name, info.scope)
+
+
+def signed_in(dash: Dashboard) -> bool:
+    return not dash.services.auth.enabled or current(dash) is not None
+
+
+def can(dash: Dashboard, scope: Scope) -> bool:
+    if not dash.services.auth.enabled:
+        return True
+    session = current(dash)
+    return session is not None and session.scope >= scope
+
+
+def ensure(dash: Dashboard, scope: Scope) -> bool:
+    """For action handlers: True, or False after saying what is missing. The buttons are
+    disabled already; this also stops a click forged over the page's socket."""
+    if can(dash, scope):
+        return True
+    session = current(dash)
+    who = f"{session.name} ({session.scope.label})" if session else "nobody (signed out)"
+    ui.notify(f"This needs the {scope.label} scope; you are signed in as {who}", type="warning")
+    return False
+
+
+def sign_in(dash: Dashboard, token: str) -> Session | None:
+    principal = dash.services.auth.verify(token.strip())
+    if principal is None:
+        return None
+    app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
+    return Session(principal.token_id, principal.name, principal.scope)
+
+
+def sign_out() -> None:
+    app.storage.user.pop(SESSION_KEY, None)

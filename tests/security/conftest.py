@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from secured_app import Secured
 from starlette.exceptions import StarletteDeprecationWarning
 
 from appliance.app import create_app
@@ -21,17 +21,6 @@ with warnings.catch_warnings():
     # Starlette warns at import that its TestClient prefers httpx2 over httpx.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
-
-
-@dataclass
-class Secured:
-    client: TestClient
-    auth: AuthService
-    data_dir: Path
-    tokens: dict[Scope, str]  # a token of each scope
-
-    def headers(self, scope: Scope | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[scope]}"} if scope else {}
 
 
 def secured_settings(data_dir: Path, **changes: object) -> Settings:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Secured
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
 from helpers import assert_error
+from secured_app import Secured
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import Secured
 from helpers import assert_error
+from secured_app import Secured
 
 from appliance.auth.scopes import Scope
 from appliance.auth.signing import UrlSigner

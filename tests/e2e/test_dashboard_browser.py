@@ -165,3 +165,33 @@ def test_model_upload_and_activation_take_effect(service: Server, browser, tmp_p
         jpeg = compose_scene().jpeg()
         detect = http.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"})
         assert detect.json()["model"]["name"] == "second"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service as installed: authentication on, the first admin token in its data dir."""
+    root = tmp_path_factory.mktemp("secured")
+    camera = {"id": "door", "name": "Door", "uri": "demo://", "fps_limit": 5}
+    with start_server(root, [camera], auth=True) as running:
+        yield running
+
+
+def test_sign_in_then_watch(secured: Server, browser, tmp_path: Path):
+    """Signed out, the dashboard asks for a token; with the admin token the live tile loads
+    its pictures through signed URLs (an <img> cannot send the token)."""
+    assert secured.token
+    browser.get(secured.url + "/")
+    field = wait_for(
+        lambda: browser.find_elements("css selector", "input[type=password]"),
+        what="the login page",
+    )[0]
+    screenshot(browser, tmp_path, "login")
+    field.send_keys(secured.token)
+    browser.find_element("xpath", "//button[.//span[text()='Sign in']]").click()
+    frames = wait_for(
+        lambda: (f := tile_frames(browser)) and f.get("door") and f,
+        what="the signed-in Live page with a loaded picture",
+    )
+    assert frames["door"] > 0
+    src = browser.execute_script("return document.querySelector('[data-camera] img').src")
+    assert "sig=" in src

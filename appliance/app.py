@@ -15,6 +15,7 @@ from appliance.api.credentials import CredentialsMiddleware
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.fallback import install_api_fallback
+from appliance.api.limits import ApiLimits
 from appliance.api.middleware import RequestContextMiddleware
 from appliance.api.routes import (
     camera_streams,
@@ -37,7 +38,7 @@ from appliance.models.engine_select import EngineSelector
 from appliance.models.repository import ModelRepository
 from appliance.secret import load_or_create_secret
 from appliance.services.auth import AuthService
-from appliance.services.cameras import CameraService, CaptureTiming
+from appliance.services.cameras import CameraLimits, CameraService, CaptureTiming
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
 from appliance.services.events import EventBus
@@ -81,6 +82,11 @@ def build_services(settings: Settings) -> Services:
             stall_after_s=settings.stall_after_s, reconnect_after_s=settings.reconnect_after_s
         ),
         on_stages=metrics.observe_stages,
+        limits=CameraLimits(
+            max_cameras=settings.max_cameras,
+            max_viewers=settings.max_viewers_per_camera,
+            media_roots=tuple(settings.media_roots),
+        ),
     )
     metrics.watch_cameras(cameras.list)
     telemetry = TelemetryService(
@@ -150,6 +156,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.limits = ApiLimits(
+        max_concurrent_detects=settings.max_concurrent_detects,
+        max_ws_message_bytes=settings.max_ws_message_bytes,
+        max_ws_fps=settings.max_ws_fps,
+    )
     app.add_middleware(CredentialsMiddleware)  # inside the request context: ids, access log
     app.add_middleware(RequestContextMiddleware, on_response=services.metrics.observe_request)
     install_error_handlers(app)

@@ -72,6 +72,16 @@ class NotReadyError(ApplianceError):
     code = "not_ready"
 
 
+class OverloadedError(ApplianceError):
+    """Over a configured limit right now (concurrent requests, viewers): try again later."""
+
+    code = "overloaded"
+
+
+class TooManyViewersError(OverloadedError):
+    code = "too_many_viewers"
+
+
 class ModelError(ApplianceError):
     """A model that cannot be loaded or run."""
 

@@ -74,7 +74,7 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,  # our middleware writes one line per request, with its id
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
-        ws_max_size=settings.max_upload_bytes,
+        ws_max_size=settings.max_ws_message_bytes,  # larger: closed with 1009 by uvicorn
         server_header=False,
     )
     notifier = SystemdNotifier.from_environment()

@@ -50,6 +50,24 @@ class Settings(BaseSettings):
     max_model_mb: float = Field(512.0, gt=0, description="Largest accepted model upload.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image area.")
     max_batch_images: int = Field(16, ge=1, le=256)
+    # Limits that keep one LAN client from starving the others (see README, Limits).
+    max_concurrent_detects: int = Field(
+        8, ge=1, le=1024, description="Detect/infer requests in flight; more get 503 at once."
+    )
+    max_ws_message_mb: float = Field(
+        8.0, gt=0, description="Largest WebSocket message; larger closes it with 1009."
+    )
+    max_ws_fps: float = Field(
+        30.0, gt=0, description="Frames a /v1/detect/ws client may send a second; more dropped."
+    )
+    max_cameras: int = Field(16, ge=1, le=256, description="Cameras that may be configured.")
+    max_viewers_per_camera: int = Field(
+        8, ge=1, le=1024, description="Open MJPEG/WebSocket/snapshot viewers of one camera."
+    )
+    media_dirs: Annotated[list[Path] | None, NoDecode] = Field(
+        None,
+        description="Folders file:// cameras may read; default: <data_dir>/media and ~/Videos.",
+    )
     stall_after_s: float = Field(3.0, gt=0, description="No frame this long: a camera stalled.")
     reconnect_after_s: float = Field(5.0, gt=0, description="…and is reconnected after this long.")
     telemetry_interval_s: float = Field(1.0, gt=0, le=60, description="Seconds between samples.")
@@ -66,7 +84,7 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 
-    @field_validator("models", "providers", mode="before")
+    @field_validator("models", "providers", "media_dirs", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         """Lists come from the environment as `a,b,c`, not JSON."""
@@ -95,3 +113,14 @@ class Settings(BaseSettings):
     @property
     def max_model_bytes(self) -> int:
         return int(self.max_model_mb * 1024 * 1024)
+
+    @property
+    def max_ws_message_bytes(self) -> int:
+        return int(self.max_ws_message_mb * 1024 * 1024)
+
+    @property
+    def media_roots(self) -> list[Path]:
+        """Where file:// sources may point (an empty APPLIANCE_MEDIA_DIRS allows none)."""
+        if self.media_dirs is not None:
+            return [path.expanduser() for path in self.media_dirs]
+        return [self.data_dir / "media", Path.home() / "Videos"]

@@ -32,13 +32,20 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings on a fresh data dir whose saved configuration has no cameras, so API tests
-    do not share the CPU with the demo camera (camera tests add their own)."""
+    do not share the CPU with the demo camera (camera tests add their own). file://
+    cameras may read the session's temporary folders (clips the tests write)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "config.json").write_text('{"schema_version": 1, "cameras": []}')
-    return Settings(data_dir=data_dir, models=["demo"], intra_op_threads=2, dashboard=False)
+    return Settings(
+        data_dir=data_dir,
+        models=["demo"],
+        intra_op_threads=2,
+        dashboard=False,
+        media_dirs=[tmp_path_factory.getbasetemp()],
+    )
 
 
 @pytest.fixture

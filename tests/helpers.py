@@ -145,7 +145,8 @@ def start_server(
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=None if env is None else {**os.environ, **env},
+            # file:// cameras may read the clips a test or benchmark wrote beside workdir
+            env={**os.environ, "APPLIANCE_MEDIA_DIRS": str(workdir.parent), **(env or {})},
         )
     server = Server(process, port, log)
     try:

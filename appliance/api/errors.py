@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketDisconnect
 
 from appliance import errors
 from appliance.api.context import REQUEST_ID
@@ -23,6 +24,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
     (errors.NotReadyError, 503),
+    (errors.OverloadedError, 503),
     (errors.InferenceError, 500),
     (errors.ModelError, 422),
 )
@@ -84,3 +86,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.ApplianceError, _appliance_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+async def close_with_error(websocket: WebSocket, exc: errors.ApplianceError, code: int) -> None:
+    """Tell a WebSocket client why in the standard error body, then close with `code`
+    (1008 policy, 1009 too big, 1013 try again later). The socket must be accepted."""
+    detail = ErrorDetail(code=exc.code, message=exc.message, request_id=REQUEST_ID.get())
+    try:
+        await websocket.send_text(ErrorBody(error=detail).model_dump_json(exclude_none=True))
+        await websocket.close(code=code, reason=exc.code)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client has gone already

@@ -12,7 +12,7 @@ _MEANING = {
     413: "Body over the upload limit, or an image over the pixel limit",
     415: "Not a JPEG, PNG or WebP content type",
     422: "Invalid parameters, bytes that are not a decodable image, or a backend not here",
-    503: "Models still loading or failed (Retry-After while loading)",
+    503: "Models loading or failed, or a limit reached (Retry-After when worth retrying)",
 }
 
 

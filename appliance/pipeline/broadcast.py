@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from appliance.domain import ProcessedFrame
+from appliance.errors import TooManyViewersError
 from appliance.imaging import encode_jpeg
 from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.latest import LatestSlot
@@ -58,6 +59,26 @@ class _AsyncWaiters:
                 loop.call_soon_threadsafe(event.set)
 
 
+class Viewer:
+    """One admitted viewer's place; `close` is idempotent, so every exit path may call it."""
+
+    def __init__(self, broadcaster: Broadcaster, annotated: bool | None) -> None:
+        self._broadcaster = broadcaster
+        self._annotated = annotated
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._broadcaster._leave(self._annotated)
+
+    def __enter__(self) -> Viewer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Broadcaster:
     def __init__(
         self,
@@ -65,8 +86,11 @@ class Broadcaster:
         *,
         quality: int = 80,
         on_stages: Callable[[str, dict[str, float]], None] | None = None,
+        max_viewers: int | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self.max_viewers = max_viewers  # places for network viewers (admit); None: no cap
+        self._admitted = 0
         self._on_stages = on_stages  # every stage measurement, e.g. for Prometheus
         self.processed: LatestSlot[ProcessedFrame] = LatestSlot()
         self.stages = StageLatencies()
@@ -123,6 +147,35 @@ class Broadcaster:
         finally:
             with self._lock:
                 self._viewers[annotated] -= 1
+
+    def admit(self, annotated: bool | None) -> Viewer:
+        """A network viewer's place (MJPEG, WebSocket, snapshot), counted against
+        `max_viewers`: TooManyViewersError when they are all taken. `annotated` None: the
+        viewer wants metadata only (no encoding). Close the Viewer when it leaves."""
+        with self._lock:
+            if self.max_viewers is not None and self._admitted >= self.max_viewers:
+                raise TooManyViewersError(
+                    f"camera {self.camera_id!r} already has {self.max_viewers} viewers "
+                    "(APPLIANCE_MAX_VIEWERS_PER_CAMERA); retry later",
+                    retry_after=2.0,
+                )
+            self._admitted += 1
+            if annotated is not None:
+                self._viewers[annotated] += 1
+        if annotated is not None:
+            self._wake.set()
+        return Viewer(self, annotated)
+
+    def _leave(self, annotated: bool | None) -> None:
+        with self._lock:
+            self._admitted -= 1
+            if annotated is not None:
+                self._viewers[annotated] -= 1
+
+    @property
+    def admitted(self) -> int:
+        with self._lock:
+            return self._admitted
 
     @property
     def viewers(self) -> int:

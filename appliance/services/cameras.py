@@ -6,17 +6,24 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from appliance.config import CameraConfig, ConfigStore, RuntimeConfig
 from appliance.domain import CameraState
-from appliance.errors import ApplianceError, ConflictError, NotFoundError
+from appliance.errors import ApplianceError, ConflictError
 from appliance.pipeline.broadcast import Broadcaster, EncodedFrame
-from appliance.pipeline.camera import Backoff, CameraWorker, CaptureStatus
+from appliance.pipeline.camera import CameraWorker, CaptureStatus
 from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.services.camera_views import (
+    CameraLimits,
+    CameraNotFoundError,
+    CameraView,
+    CaptureTiming,
+    Running,
+)
 from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
@@ -26,37 +33,6 @@ LiveFrame = EncodedFrame  # one of those frames: JPEG bytes and what was found i
 DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 SourceFactory = Callable[[CameraConfig], FrameSource]
-
-
-@dataclass(frozen=True)
-class CaptureTiming:
-    stall_after_s: float = 3.0
-    reconnect_after_s: float = 5.0
-    backoff: Backoff = field(default_factory=Backoff)
-
-
-@dataclass(frozen=True)
-class CameraView:
-    """A camera's configuration and how it is doing right now."""
-
-    config: CameraConfig
-    capture: CaptureStatus
-    fps_out: float
-    viewers: int
-    jpeg_encodes: int
-    stages: dict[str, dict[str, float]]
-    inference_error: str | None
-
-
-class CameraNotFoundError(NotFoundError):
-    code = "camera_not_found"
-
-
-class _Running:
-    """The live parts of one started camera."""
-
-    def __init__(self, worker: CameraWorker, feed: CameraFeed, inference: InferenceWorker):
-        self.worker, self.feed, self.inference = worker, feed, inference
 
 
 class CameraService:
@@ -69,8 +45,10 @@ class CameraService:
         timing: CaptureTiming | None = None,
         source_factory: SourceFactory | None = None,
         on_stages: Callable[[str, dict[str, float]], None] | None = None,
+        limits: CameraLimits | None = None,
     ) -> None:
         self._store = store
+        self._limits = limits or CameraLimits(max_viewers=None)
         self._detection = detection
         self._events = events
         self._timing = timing or CaptureTiming()
@@ -78,7 +56,7 @@ class CameraService:
         self._on_stages = on_stages
         self._configs: dict[str, CameraConfig] = {}
         self._broadcasters: dict[str, Broadcaster] = {}
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Running] = {}
         self._inference: dict[str, InferenceWorker] = {}
         self._errors: dict[str, str | None] = {}
         self._default_model: str | None = None  # saved with the cameras
@@ -92,7 +70,7 @@ class CameraService:
         cameras = saved.cameras if saved is not None else [DEMO_CAMERA]
         for config in cameras:
             self._configs[config.id] = config
-            self._broadcasters[config.id] = Broadcaster(config.id, on_stages=self._on_stages)
+            self._broadcasters[config.id] = self._new_broadcaster(config.id)
         for config in cameras:
             if not config.enabled:
                 continue
@@ -229,6 +207,11 @@ class CameraService:
         ]
         return hung
 
+    @property
+    def media_roots(self) -> tuple[Path, ...] | None:
+        """Folders file:// sources may read (None: any), for a caller probing a URI."""
+        return self._limits.media_roots
+
     def broadcaster(self, camera_id: str) -> LiveFeed:
         with self._lock:
             self._require(camera_id)
@@ -241,8 +224,13 @@ class CameraService:
         with self._lock:
             if config.id in self._configs:
                 raise ConflictError(f"a camera with id {config.id!r} exists")
+            if len(self._configs) >= self._limits.max_cameras:
+                raise ConflictError(
+                    f"{self._limits.max_cameras} cameras are configured, the most allowed "
+                    "(APPLIANCE_MAX_CAMERAS): delete one first"
+                )
             self._configs[config.id] = config
-            self._broadcasters[config.id] = Broadcaster(config.id, on_stages=self._on_stages)
+            self._broadcasters[config.id] = self._new_broadcaster(config.id)
             self._save()
         self._events.publish("camera.created", camera=config.id)
         if config.enabled:
@@ -305,7 +293,7 @@ class CameraService:
 
     def _validate(self, config: CameraConfig) -> None:
         """Refuse what could never run: a bad URI, an unknown model or class."""
-        parse_uri(config.uri)
+        parse_uri(config.uri, self._limits.media_roots)
         self._detection.detector(config.model)
         self._params(config)
 
@@ -326,7 +314,12 @@ class CameraService:
             fourcc=config.fourcc,
             read_timeout_s=self._timing.reconnect_after_s,
         )
-        return open_source(config.uri, options)
+        return open_source(config.uri, options, allowed_roots=self._limits.media_roots)
+
+    def _new_broadcaster(self, camera_id: str) -> Broadcaster:
+        return Broadcaster(
+            camera_id, on_stages=self._on_stages, max_viewers=self._limits.max_viewers
+        )
 
     def _start_runtime(self, config: CameraConfig) -> None:
         """Start capture and join the model's inference worker (blocking: run in a thread)."""
@@ -350,7 +343,7 @@ class CameraService:
                 broadcaster.publish,
                 config.fps_limit,
             )
-            self._running[config.id] = _Running(worker, feed, inference)
+            self._running[config.id] = Running(worker, feed, inference)
             self._errors[config.id] = None
         inference.add(feed)
         worker.start()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.errors import ApplianceError, SourceError
 from appliance.imaging import encode_jpeg
@@ -21,15 +23,21 @@ class ProbeResult:
 
 
 async def grab_one_frame(
-    uri: str, options: SourceOptions | None = None, *, timeout_s: float = 10.0
+    uri: str,
+    options: SourceOptions | None = None,
+    *,
+    timeout_s: float = 10.0,
+    allowed_roots: Sequence[Path] | None = None,
 ) -> ProbeResult:
     """One frame from `uri`, or a SourceError/InvalidSourceError that says why not.
 
     A source that hangs past `timeout_s` is closed from here (FrameSource allows that from
-    another thread), so a dead camera costs the caller `timeout_s` at most.
+    another thread), so a dead camera costs the caller `timeout_s` at most. A file:// URI
+    outside `allowed_roots` (CameraService.media_roots) is refused like a camera's would be.
     """
     options = options or SourceOptions(open_timeout_s=timeout_s, read_timeout_s=timeout_s)
-    source = open_source(uri, options)  # raises InvalidSourceError for a bad URI at once
+    # raises InvalidSourceError for a bad or disallowed URI at once
+    source = open_source(uri, options, allowed_roots=allowed_roots)
     try:
         return await asyncio.wait_for(asyncio.to_thread(_grab, source), timeout_s)
     except asyncio.TimeoutError:  # not the builtin before Python 3.11

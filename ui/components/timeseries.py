@@ -28,12 +28,12 @@ class TimeSeriesChart:
     def _chart(title: str, unit: str, y_max: float | None) -> ui.echart:
         return ui.echart(
             {
-                "title": {"text": title, "left": 0, "textStyle": {"fontSize": 13}},
+                "title": {"text": f"{title} ({unit})", "left": 0, "textStyle": {"fontSize": 13}},
                 "tooltip": {"trigger": "axis", "valueFormatter": None},
-                "legend": {"type": "scroll", "top": 0, "right": 0, "left": 140},
-                "grid": {"left": 44, "right": 12, "top": 36, "bottom": 24},
-                "xAxis": {"type": "time"},
-                "yAxis": {"type": "value", "min": 0, "max": y_max, "name": unit},
+                "legend": {"type": "scroll", "top": 0, "right": 0, "left": 180},
+                "grid": {"left": 44, "right": 16, "top": 44, "bottom": 28},
+                "xAxis": {"type": "time", "splitNumber": 4, "axisLabel": {"hideOverlap": True}},
+                "yAxis": {"type": "value", "min": 0, "max": y_max},
                 "animation": False,
                 "series": [],
             }

@@ -4,23 +4,45 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import anyio
 from fastapi import APIRouter, Query, WebSocket
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from appliance.api.deps import CamerasDep
+from appliance.api.errors import close_with_error
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import FrameMessage
 from appliance.domain import ProcessedFrame
-from appliance.errors import NotReadyError
+from appliance.errors import ApplianceError, NotReadyError
 from appliance.services.cameras import LiveFeed
 
 router = APIRouter(prefix="/v1/cameras", tags=["streams"])
 BOUNDARY = "frame"
 Annotate = Annotated[bool, Query(description="0: the raw frame without boxes")]
+TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is at a limit
+
+
+class _Place(Protocol):
+    def close(self) -> None: ...
+
+
+class _ViewerStream(StreamingResponse):
+    """Gives the viewer's place back however the response ends, even when its body
+    never started (the client left before the first frame)."""
+
+    def __init__(self, place: _Place, content: AsyncIterator[bytes], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._place = place
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._place.close()
 
 
 @router.get(
@@ -31,7 +53,7 @@ Annotate = Annotated[bool, Query(description="0: the raw frame without boxes")]
 )
 async def snapshot(camera_id: str, cameras: CamerasDep, annotate: Annotate = True) -> Response:
     broadcaster = cameras.broadcaster(camera_id)
-    with broadcaster.watching(annotate):
+    with broadcaster.admit(annotate):  # 503 too_many_viewers when the camera is full
         got = await broadcaster.next_encoded(annotate, after=0, timeout=5.0)
     if got is None:
         raise NotReadyError(f"camera {camera_id!r} has no frame yet", retry_after=1.0)
@@ -45,7 +67,7 @@ async def snapshot(camera_id: str, cameras: CamerasDep, annotate: Annotate = Tru
     response_class=StreamingResponse,
     responses={
         200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}},
-        **error_responses(404),
+        **error_responses(404, 503),
     },
     summary="Live MJPEG stream (annotated unless annotate=0)",
 )
@@ -56,10 +78,11 @@ async def stream(
     fps: Annotated[float | None, Query(gt=0, le=60, description="Cap on frames per second")] = None,
 ) -> StreamingResponse:
     broadcaster = cameras.broadcaster(camera_id)
+    place = broadcaster.admit(annotate)  # refused here, before the 200 is sent
 
     async def parts() -> AsyncIterator[bytes]:
         version, next_at = 0, 0.0
-        with broadcaster.watching(annotate):
+        with place:
             while not broadcaster.closed:
                 got = await broadcaster.next_encoded(annotate, version, timeout=2.0)
                 if got is None:
@@ -72,8 +95,11 @@ async def stream(
                     await anyio.sleep(max(0.0, next_at - time.monotonic()))
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(
-        parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers=headers
+    return _ViewerStream(
+        place,
+        parts(),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers=headers,
     )
 
 
@@ -97,10 +123,18 @@ async def camera_ws(
     """Per processed frame: a JSON message, then (unless video=0) the JPEG as binary."""
     broadcaster = cameras.broadcaster(camera_id)
     await websocket.accept()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_send_frames, websocket, broadcaster, video, annotate, tasks.cancel_scope)
-        await _wait_for_close(websocket)
-        tasks.cancel_scope.cancel()
+    try:
+        place = broadcaster.admit(annotate if video else None)
+    except ApplianceError as exc:
+        await close_with_error(websocket, exc, TRY_AGAIN_LATER)
+        return
+    with place:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(
+                _send_frames, websocket, broadcaster, video, annotate, tasks.cancel_scope
+            )
+            await _wait_for_close(websocket)
+            tasks.cancel_scope.cancel()
 
 
 async def _wait_for_close(websocket: WebSocket) -> None:
@@ -124,16 +158,15 @@ async def _send_frames(
 
 
 async def _send_video(websocket: WebSocket, feed: LiveFeed, annotate: bool) -> None:
-    version = 0
-    with feed.watching(annotate):
-        while not feed.closed:
-            got = await feed.next_encoded(annotate, version)
-            if got is None:
-                continue
-            version, encoded = got
-            await websocket.send_text(feed.message(encoded.processed, _render))
-            await websocket.send_bytes(encoded.jpeg)
-            feed.record_delivery((time.monotonic() - encoded.encoded_mono) * 1000)
+    version = 0  # the viewer's place (admitted by the route) asks the encoder for frames
+    while not feed.closed:
+        got = await feed.next_encoded(annotate, version)
+        if got is None:
+            continue
+        version, encoded = got
+        await websocket.send_text(feed.message(encoded.processed, _render))
+        await websocket.send_bytes(encoded.jpeg)
+        feed.record_delivery((time.monotonic() - encoded.encoded_mono) * 1000)
 
 
 async def _send_metadata(websocket: WebSocket, feed: LiveFeed) -> None:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.api.deps import ServicesDep
+from appliance.api.limits import DetectSlot
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import BatchResponse, DetectResponse
 from appliance.api.uploads import read_images
@@ -71,6 +72,7 @@ def _time_stages(request: Request, results: list[DetectionResult]) -> None:
     response_model=DetectResponse,
     responses={**_ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "Detections"}},
     openapi_extra=_body_doc("image", many=False),
+    dependencies=[DetectSlot],
     summary="Detect objects in one image",
 )
 async def detect(
@@ -100,6 +102,7 @@ async def detect(
     response_model=BatchResponse,
     responses=_ERRORS,
     openapi_extra=_body_doc("images", many=True),
+    dependencies=[DetectSlot],
     summary="Detect objects in several images, run as one batch where the model allows",
 )
 async def detect_batch(

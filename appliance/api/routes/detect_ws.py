@@ -10,13 +10,16 @@ from starlette.websockets import WebSocketDisconnect
 
 from appliance.api.context import REQUEST_ID
 from appliance.api.deps import DetectionDep, RecorderDep
+from appliance.api.errors import close_with_error
+from appliance.api.limits import LimitsDep, RateLimit
 from appliance.api.routes.detect import DetectQuery
 from appliance.api.schemas import DetectResponse, ErrorBody, ErrorDetail, StreamError, StreamResult
-from appliance.errors import ApplianceError, InvalidInputError
+from appliance.errors import ApplianceError, InvalidInputError, PayloadTooLargeError
 from appliance.services.detect_stream import DetectStream, StreamReply
 from appliance.services.recorder import DetectionRecorder
 
 router = APIRouter(prefix="/v1/detect", tags=["detect"])
+MESSAGE_TOO_BIG = 1009  # WebSocket close code
 
 
 @router.websocket("/ws")
@@ -25,6 +28,7 @@ async def detect_ws(
     query: Annotated[DetectQuery, Query()],
     detection: DetectionDep,
     recorder: RecorderDep,
+    limits: LimitsDep,
 ) -> None:
     """Send binary JPEG/PNG/WebP frames; each processed one is answered with JSON."""
     await websocket.accept()
@@ -39,18 +43,31 @@ async def detect_ws(
         return
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_answer_frames, websocket, stream, recorder, send_lock)
-        await _receive_frames(websocket, stream, send_lock)
+        await _receive_frames(websocket, stream, send_lock, limits)
         tasks.cancel_scope.cancel()
 
 
 async def _receive_frames(
-    websocket: WebSocket, stream: DetectStream, send_lock: anyio.Lock
+    websocket: WebSocket, stream: DetectStream, send_lock: anyio.Lock, limits: LimitsDep
 ) -> None:
+    rate = RateLimit(limits.max_ws_fps)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        frame = message.get("bytes")
+        frame, text = message.get("bytes"), message.get("text")
+        size = len(frame) if frame is not None else len(text or "")
+        if size > limits.max_ws_message_bytes:  # uvicorn's ws_max_size catches it first
+            error = PayloadTooLargeError(
+                f"message of {size} bytes; at most {limits.max_ws_message_bytes} "
+                "(APPLIANCE_MAX_WS_MESSAGE_MB)"
+            )
+            async with send_lock:
+                await close_with_error(websocket, error, MESSAGE_TOO_BIG)
+            return
+        if not rate.allow():  # over APPLIANCE_MAX_WS_FPS: dropped unread, like a stale frame
+            stream.skip()
+            continue
         if frame is not None:
             stream.offer(frame)
             continue

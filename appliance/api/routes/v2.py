@@ -19,6 +19,7 @@ from loguru import logger
 from appliance import __version__
 from appliance.api.deps import DetectionDep, ServicesDep
 from appliance.api.errors import status_for
+from appliance.api.limits import DetectSlot
 from appliance.api.v2_schemas import (
     HEADER_LENGTH,
     ConfigTensor,
@@ -263,7 +264,12 @@ async def _infer(
     return Response(content, media_type="application/octet-stream", headers=headers)
 
 
-@router.post("/models/{name}/infer", openapi_extra=_INFER_DOC, summary="Run the model on tensors")
+@router.post(
+    "/models/{name}/infer",
+    openapi_extra=_INFER_DOC,
+    dependencies=[DetectSlot],
+    summary="Run the model on tensors",
+)
 async def infer(request: Request, name: str, services: ServicesDep) -> Response:
     return await _infer(request, services, name, None)
 
@@ -271,6 +277,7 @@ async def infer(request: Request, name: str, services: ServicesDep) -> Response:
 @router.post(
     "/models/{name}/versions/{version}/infer",
     openapi_extra=_INFER_DOC,
+    dependencies=[DetectSlot],
     summary="Run this version of the model on tensors",
 )
 async def infer_version(

@@ -15,7 +15,7 @@ from appliance.models.detector import DecodedImage, Detector
 from appliance.pipeline.latest import LatestSlot
 
 FrameSink = Callable[[ProcessedFrame], None]
-ErrorSink = Callable[[str, str], None]
+ErrorSink = Callable[[str, str | None], None]  # (camera, why inference failed or None: ok)
 
 
 @dataclass
@@ -30,6 +30,7 @@ class CameraFeed:
     last_version: int = 0
     next_due: float = 0.0
     processed: int = field(default=0)
+    failing: bool = False  # the last frame failed: the next good one clears the error
 
 
 class InferenceWorker:
@@ -49,6 +50,7 @@ class InferenceWorker:
         self._pending = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_crash = ""  # a model that fails every frame logs its traceback once
         self.heartbeat = time.monotonic()
 
     def add(self, feed: CameraFeed) -> None:
@@ -89,9 +91,14 @@ class InferenceWorker:
                 self._process(picked)
             except ApplianceError as exc:
                 self._report(picked, exc.message)
-            except Exception as exc:  # the worker outlives any one bad frame
-                logger.opt(exception=exc).error("inference on {} crashed", self.detector.ref.name)
-                self._report(picked, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the worker outlives any one bad frame, or bad model
+                message = f"{type(exc).__name__}: {exc}"
+                if message != self._last_crash:
+                    self._last_crash = message
+                    logger.opt(exception=exc).error(
+                        "inference on {} crashed", self.detector.ref.name
+                    )
+                self._report(picked, message)
 
     def _pick(self, now: float) -> list[tuple[CameraFeed, Frame]]:
         with self._wake:
@@ -138,9 +145,14 @@ class InferenceWorker:
                 "postprocess_ms": t.postprocess_ms,
             }
             feed.processed += 1
+            if feed.failing:
+                feed.failing = False
+                if self._on_error is not None:
+                    self._on_error(feed.camera_id, None)
             feed.sink(ProcessedFrame(frame, result, stages))
 
     def _report(self, picked: list[tuple[CameraFeed, Frame]], message: str) -> None:
-        if self._on_error is not None:
-            for feed, _ in picked:
+        for feed, _ in picked:
+            feed.failing = True
+            if self._on_error is not None:
                 self._on_error(feed.camera_id, message)

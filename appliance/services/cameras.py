@@ -376,11 +376,19 @@ class CameraService:
     def _state_changed(self, camera_id: str, state: CameraState, reason: str | None) -> None:
         self._events.publish("camera.state", camera=camera_id, state=state.value, reason=reason)
 
-    def _inference_failed(self, camera_id: str, message: str) -> None:
-        if self._errors.get(camera_id) != message:
+    def _inference_failed(self, camera_id: str, message: str | None) -> None:
+        """The scheduler's report: why inference failed, or None once a frame went through
+        again (a good model activated). Logged and published on change only."""
+        previous = self._errors.get(camera_id)
+        if previous == message:
+            return
+        self._errors[camera_id] = message
+        if message is None:
+            logger.info("camera {}: inference works again", camera_id)
+            self._events.publish("camera.recovered", camera=camera_id)
+        else:
             logger.error("camera {}: inference failed: {}", camera_id, message)
             self._events.publish("camera.error", camera=camera_id, error=message)
-        self._errors[camera_id] = message
 
 
 def _redacted(config: CameraConfig) -> CameraConfig:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from loguru import logger
 
 from appliance import __version__
 from appliance.api import auth as access
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in services.models.repository.recover():  # a killed writer's debris
+            logger.warning("removed {} (left by an interrupted write)", leftover)
         services.auth.start()  # first start: the initial admin token
         tasks = [
             asyncio.create_task(services.start(), name="start-services"),

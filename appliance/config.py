@@ -55,26 +55,52 @@ class ConfigError(ApplianceError):
 
 
 class ConfigStore:
-    """`config.json` in the data dir: written to a temp file, fsynced, renamed into place."""
+    """`config.json` in the data dir: written to a temp file, fsynced, renamed into place,
+    so a process killed at any moment leaves the previous or the new file, never half of one."""
+
+    TEMP_PREFIX = ".config-"
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._swept = False
 
     def load(self) -> RuntimeConfig | None:
         """The saved configuration, or None when there is none yet (first start)."""
+        if not self._swept:
+            self._swept = True
+            self.sweep()
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
         try:
-            return RuntimeConfig.model_validate_json(raw)
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.path} is not valid JSON: {exc}") from None
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path} has schema version {version}, written by a newer appliance; "
+                f"this one reads up to {SCHEMA_VERSION}"
+            )
+        try:
+            return RuntimeConfig.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(f"{self.path} is invalid: {exc.errors()[0]['msg']}") from None
+
+    def sweep(self) -> list[Path]:
+        """Remove temp files a killed writer left behind (they are never read)."""
+        removed = []
+        if self.path.parent.is_dir():
+            for leftover in self.path.parent.glob(f"{self.TEMP_PREFIX}*"):
+                leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+        return removed
 
     def save(self, config: RuntimeConfig) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(config.model_dump(mode="json"), indent=2).encode()
-        fd, temporary = tempfile.mkstemp(prefix=".config-", dir=self.path.parent)
+        fd, temporary = tempfile.mkstemp(prefix=self.TEMP_PREFIX, dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance.errors import ConflictError, InvalidInputError, ModelNotFoundError
@@ -21,6 +22,8 @@ from appliance.models.files import fsync_dir, sha256_of, write_atomic
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMATS = {".onnx": "onnx"}
 META_FILE = "meta.json"
+META_SCHEMA_VERSION = 1  # files written before the field existed have the same layout: 1
+_LEFTOVERS = (".staging-*", ".deleting-*")  # what a killed writer leaves; never a version
 
 
 class ModelMeta(BaseModel):
@@ -41,11 +44,32 @@ class ModelMeta(BaseModel):
     input_size: tuple[int, int] | None = None
     output_family: str | None = None
     validation: dict[str, Any] = Field(default_factory=dict)
+    schema_version: int = Field(META_SCHEMA_VERSION, le=META_SCHEMA_VERSION)
 
 
 class ModelRepository:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def recover(self) -> list[Path]:
+        """Remove what a process killed mid-write left: staged versions that were never
+        renamed into place, half-deleted models, partial metadata and uploads. Run at start,
+        before anything writes; returns what it removed."""
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        folders = [self.root, *(p for p in self.root.iterdir() if p.is_dir())]
+        for folder in folders:
+            for pattern in _LEFTOVERS:
+                removed += folder.glob(pattern)
+        removed += self.root.glob(f"*/*/{META_FILE}.part")
+        removed += self.root.glob(".uploads/.upload-*")
+        for path in removed:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return removed
 
     def list(self) -> list[ModelMeta]:
         metas = []
@@ -116,8 +140,15 @@ class ModelRepository:
     def _latest(self, folder: Path) -> ModelMeta | None:
         if not folder.is_dir():
             return None
-        versions = [self._read(v) for v in folder.iterdir() if (v / META_FILE).is_file()]
-        valid = [m for m in versions if m is not None]
+        valid = []
+        for version in folder.iterdir():
+            # .staging-* holds a whole meta.json before its rename: not a version yet
+            if version.name.startswith(".") or not (version / META_FILE).is_file():
+                continue
+            try:
+                valid.append(self._read(version))
+            except InvalidInputError as exc:  # one bad version must not hide the others
+                logger.warning("skipping model version: {}", exc.message)
         return max(valid, key=lambda m: m.created) if valid else None
 
     def _read(self, folder: Path) -> ModelMeta:

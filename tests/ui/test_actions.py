@@ -157,3 +157,15 @@ async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
     user.find(marker="build-yolov3-tiny-tensorrt").click()
     await _until(lambda: any("TensorRT" in m for m in user.notify.messages))
     assert len(dashboard.services.jobs.list()) == 1
+
+
+async def test_test_connection_only_reads_the_media_folders(dashboard: Dashboard):
+    """Test connection opens nothing a camera could not: no file outside the media dirs."""
+    user = dashboard.user
+    await user.open("/cameras")
+    user.find(marker="add-camera").click()
+    user.find(marker="camera-uri").type("file:///etc/passwd")
+    user.find(marker="camera-test").click()
+    await _until(lambda: len(user.notify.messages) > 0)
+    assert "outside the folders" in user.notify.messages[-1], user.notify.messages
+    await user.should_not_see(marker="camera-preview")

@@ -74,7 +74,9 @@ class CameraForm:
             url = f"/v1/cameras/{self._existing.config.id}/snapshot.jpg?annotate=0"
             self._show_preview(self._dash.media_url(url), "the saved source")
             return
-        ok, result = await run_action(grab_one_frame(self.uri.value.strip()), busy="Connecting…")
+        roots = self._dash.services.cameras.media_roots  # the same folders a camera may read
+        probe = grab_one_frame(self.uri.value.strip(), allowed_roots=roots)
+        ok, result = await run_action(probe, busy="Connecting…")
         if ok and result is not None:
             data = base64.b64encode(result.jpeg).decode()
             detail = f"{result.width}×{result.height}, first frame after {result.open_ms:.0f} ms"

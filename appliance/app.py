@@ -16,7 +16,7 @@ from appliance.api.credentials import CredentialsMiddleware
 from appliance.api.docs import install_docs
 from appliance.api.errors import install_error_handlers
 from appliance.api.fallback import install_api_fallback
-from appliance.api.limits import ApiLimits
+from appliance.api.limits import ApiLimits, BodyLimitMiddleware
 from appliance.api.middleware import RequestContextMiddleware
 from appliance.api.routes import (
     camera_streams,
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_ws_message_bytes=settings.max_ws_message_bytes,
         max_ws_fps=settings.max_ws_fps,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_kb * 1024)
     app.add_middleware(CredentialsMiddleware)  # inside the request context: ids, access log
     app.add_middleware(RequestContextMiddleware, on_response=services.metrics.observe_request)
     install_error_handlers(app)

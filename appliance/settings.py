@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_ws_fps: float = Field(
         30.0, gt=0, description="Frames a /v1/detect/ws client may send a second; more dropped."
     )
+    max_json_kb: int = Field(
+        1024, ge=1, description="Largest body of a JSON request (cameras, activation, jobs)."
+    )
     max_cameras: int = Field(16, ge=1, le=256, description="Cameras that may be configured.")
     max_viewers_per_camera: int = Field(
         8, ge=1, le=1024, description="Open MJPEG/WebSocket/snapshot viewers of one camera."

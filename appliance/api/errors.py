@@ -61,8 +61,14 @@ async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's 400 for a JSON body that is not UTF-8: invalid JSON like any other (422)
+        detail = {"loc": ["body"], "msg": "body is not UTF-8 encoded JSON", "type": "json_invalid"}
+        return error_response(422, "validation_error", f"body: {detail['msg']}", details=[detail])
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
+    if exc.status_code == 413:
+        code = errors.PayloadTooLargeError.code  # the same code as every other 413
     message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else phrase
     return error_response(exc.status_code, code, message, headers=exc.headers)
 

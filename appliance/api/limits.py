@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from appliance.errors import OverloadedError
+from appliance.api.errors import error_response
+from appliance.errors import OverloadedError, PayloadTooLargeError
 
 RETRY_AFTER_S = 1.0
 
@@ -102,3 +106,53 @@ async def detect_slot(limits: LimitsDep) -> AsyncIterator[None]:
 
 
 DetectSlot = Depends(detect_slot)
+
+
+# Routes that stream their own bodies under their own limits (images, models, tensors).
+_OWN_LIMITS = ("/v1/detect", "/v2/")
+
+
+class BodyLimitMiddleware:
+    """Caps the body of every other /v1 request (JSON: cameras, activation, jobs), which
+    FastAPI would otherwise read whole into memory, however large, before validating it.
+    A declared length over the limit is refused before a byte is read; a chunked body once
+    it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = 1 << 20) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _applies(self, scope: Scope) -> bool:
+        if scope["type"] != "http":  # lifespan and WebSocket scopes have no body to cap
+            return False
+        path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            return False
+        if scope["method"] == "POST" and path.rstrip("/") == "/v1/models":  # model upload
+            return False
+        return not path.startswith(_OWN_LIMITS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._applies(scope):
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"request body exceeds the limit of {self.max_bytes} bytes (APPLIANCE_MAX_JSON_KB)"
+        )
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(413, PayloadTooLargeError.code, message)
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            got = await receive()
+            if got["type"] == "http.request":
+                seen += len(got.get("body", b""))
+                if seen > self.max_bytes:  # FastAPI re-raises HTTPException as it is
+                    raise HTTPException(413, message)
+            return got
+
+        await self.app(scope, limited, send)

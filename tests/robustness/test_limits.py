@@ -214,6 +214,7 @@ def test_limits_are_documented() -> None:
         "MAX_CONCURRENT_DETECTS",
         "MAX_WS_MESSAGE_MB",
         "MAX_WS_FPS",
+        "MAX_JSON_KB",
         "MAX_CAMERAS",
         "MAX_VIEWERS_PER_CAMERA",
         "MEDIA_DIRS",

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from loguru import logger
+from pydantic import BaseModel
 
 from appliance import __version__
 from appliance.api.deps import DetectionDep, ServicesDep
@@ -24,6 +25,7 @@ from appliance.api.v2_schemas import (
     HEADER_LENGTH,
     ConfigTensor,
     InferenceRequest,
+    InferenceResponse,
     ModelConfig,
     ModelMetadata,
     RepositoryModel,
@@ -97,9 +99,27 @@ def _error(request: Request, status: int, message: str, retry_after: float | Non
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+class TritonError(BaseModel):
+    error: str
+
+
+def _triton_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        400: "Invalid request (Triton answers 400 where the rest of the API says 422)",
+        404: "No such model or version",
+        413: "Body over the limit",
+        503: "Models loading or failed, or too many requests in flight (Retry-After)",
+    }
+    return {s: {"model": TritonError, "description": meaning[s]} for s in statuses}
+
+
 router = APIRouter(
-    prefix="/v2", tags=["v2 (Open Inference Protocol)"], route_class=TritonErrorRoute
+    prefix="/v2",
+    tags=["v2 (Open Inference Protocol)"],
+    route_class=TritonErrorRoute,
+    responses=_triton_errors(400, 404, 503),
 )
+EMPTY = {"response_class": Response}  # an empty 200: no body, no content type
 
 
 def _model(detection: DetectionService, name: str, version: str | None) -> _Model:
@@ -131,12 +151,12 @@ async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="edge-appliance", version=__version__, extensions=EXTENSIONS)
 
 
-@router.get("/health/live", summary="Liveness: the server answers")
+@router.get("/health/live", summary="Liveness: the server answers", **EMPTY)
 async def live() -> Response:
     return Response()
 
 
-@router.get("/health/ready", summary="Readiness: every model is loaded and warm")
+@router.get("/health/ready", summary="Readiness: every model is loaded and warm", **EMPTY)
 async def ready(detection: DetectionDep) -> Response:
     if detection.readiness.state is ServiceState.READY:
         return Response()
@@ -200,13 +220,13 @@ async def version_config(name: str, version: str, detection: DetectionDep) -> Mo
     return _config(_model(detection, name, version))
 
 
-@router.get("/models/{name}/ready", summary="Model readiness")
+@router.get("/models/{name}/ready", summary="Model readiness", **EMPTY)
 async def model_ready(name: str, detection: DetectionDep) -> Response:
     _model(detection, name, None)
     return Response()
 
 
-@router.get("/models/{name}/versions/{version}/ready", summary="Model readiness")
+@router.get("/models/{name}/versions/{version}/ready", summary="Model readiness", **EMPTY)
 async def version_ready(name: str, version: str, detection: DetectionDep) -> Response:
     _model(detection, name, version)
     return Response()
@@ -228,6 +248,16 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(walk(schema))
 
 
+_INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Output tensors as JSON, or a JSON header then binary tensors",
+        "content": {
+            "application/json": {"schema": _inlined(InferenceResponse.model_json_schema())},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **_triton_errors(413),
+}
 _INFER_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -267,6 +297,8 @@ async def _infer(
 @router.post(
     "/models/{name}/infer",
     openapi_extra=_INFER_DOC,
+    responses=_INFER_RESPONSES,
+    response_class=Response,
     dependencies=[DetectSlot],
     summary="Run the model on tensors",
 )
@@ -277,6 +309,8 @@ async def infer(request: Request, name: str, services: ServicesDep) -> Response:
 @router.post(
     "/models/{name}/versions/{version}/infer",
     openapi_extra=_INFER_DOC,
+    responses=_INFER_RESPONSES,
+    response_class=Response,
     dependencies=[DetectSlot],
     summary="Run this version of the model on tensors",
 )
@@ -303,14 +337,16 @@ async def repository_index(detection: DetectionDep) -> list[RepositoryModel]:
     ]
 
 
-@router.post("/repository/models/{name}/load", summary="Load a model (configured ones are loaded)")
+@router.post(
+    "/repository/models/{name}/load", summary="Load a model (configured ones are loaded)", **EMPTY
+)
 async def load_model(name: str, detection: DetectionDep) -> Response:
     # Every configured model is loaded at start-up: loading one again succeeds at no cost.
     _model(detection, name, None)
     return Response()
 
 
-@router.post("/repository/models/{name}/unload", summary="Unloading is not supported")
+@router.post("/repository/models/{name}/unload", summary="Unloading is not supported", **EMPTY)
 async def unload_model(name: str, detection: DetectionDep) -> Response:
     _model(detection, name, None)
     raise InvalidInputError(

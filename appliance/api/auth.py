@@ -1,7 +1,7 @@
 """Who may call what: FastAPI dependencies that check the caller's token and scope.
 
 Each router is included with one `Access` (app.py); it reads `Authorization: Bearer <token>`
-(WebSockets may send `?access_token=`, moved into that header by `QueryTokenMiddleware`) or,
+(WebSockets may send `?access_token=`, moved into that header by api/credentials.py) or,
 for read access, a signed URL (`?exp=…&sig=…`, see AuthService.sign). Without a valid
 credential: 401 with `WWW-Authenticate: Bearer`; with too small a scope: 403. On a WebSocket
 both are sent before the handshake is accepted, as an HTTP response with the same error body

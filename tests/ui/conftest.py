@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -23,19 +22,12 @@ from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
+from ui_harness import Dashboard
 
 from appliance.app import create_app
-from appliance.services.container import Services
 from appliance.settings import Settings
 
 DEMO_CAMERA = {"id": "demo", "name": "Demo scene", "uri": "demo://"}
-
-
-@dataclass
-class Dashboard:
-    user: User
-    services: Services
-    http: httpx.AsyncClient
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import Dashboard
 from helpers import second_model, write_clip
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
+from ui_harness import Dashboard
 
 from ui.components.live_view import LiveView
 

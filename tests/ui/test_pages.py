@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import Dashboard
 from nicegui import ui
+from ui_harness import Dashboard
 
 from ui.components.live_view import LiveView
 

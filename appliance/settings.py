@@ -27,7 +27,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="APPLIANCE_", extra="forbid", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 serves the LAN.")
+    host: str = Field(
+        "0.0.0.0",  # an appliance serves its LAN, every request behind a token
+        description="Address to bind; 0.0.0.0 serves the LAN (127.0.0.1 with auth off).",
+    )
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Field(default_factory=default_data_dir, description="Where state lives.")
     models: Annotated[list[str], NoDecode] = Field(

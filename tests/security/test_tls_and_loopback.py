@@ -130,6 +130,7 @@ def test_the_bind_address_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPLIANCE_HOST", raising=False)
     monkeypatch.delenv("APPLIANCE_AUTH", raising=False)
     assert Settings().auth is True  # on unless turned off explicitly
+    assert Settings().bind_host == "0.0.0.0"  # ...and then the LAN is served by default
     assert Settings(auth=False).bind_host == "127.0.0.1"
     assert Settings(auth=False, host="0.0.0.0").bind_host == "0.0.0.0"  # told otherwise
     monkeypatch.setenv("APPLIANCE_HOST", "0.0.0.0")

@@ -15,7 +15,7 @@ def test_defaults_serve_the_demo_model_on_loopback(monkeypatch: pytest.MonkeyPat
     for name in ("APPLIANCE_MODELS", "APPLIANCE_HOST", "APPLIANCE_PORT"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
-    assert settings.models == ["demo"] and settings.host == "127.0.0.1" and settings.port == 8080
+    assert settings.models == ["demo"] and settings.host == "0.0.0.0" and settings.port == 8080
     assert settings.max_upload_bytes == 20 * 1024 * 1024
 
 

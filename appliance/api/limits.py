@@ -105,7 +105,9 @@ async def detect_slot(limits: LimitsDep) -> AsyncIterator[None]:
         limits.detects.release()
 
 
-DetectSlot = Depends(detect_slot)
+# scope="function": the place is given back before the response is sent, so a client that
+# sends its next request the moment it has an answer never finds its own place still taken
+DetectSlot = Depends(detect_slot, scope="function")
 
 
 # Routes that stream their own bodies under their own limits (images, models, tensors).

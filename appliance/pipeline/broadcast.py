@@ -1,28 +1,35 @@
 """Encode once, fan out: one camera's processed frames to any number of viewers.
 
 The inference worker publishes each processed frame here. An encoder thread annotates and
-JPEG-encodes it, once per variant (annotated or raw) and only while some viewer watches that
-variant; every viewer then gets the same bytes. Viewers only ever take the newest frame, so a
+JPEG-encodes it, once per variant (annotated or raw, full size or a preview at most
+PREVIEW_WIDTH wide) and only while some viewer watches that variant; every viewer then gets
+the same bytes. Viewers only ever take the newest frame, so a
 slow one skips frames and can neither slow the pipeline nor grow memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import cv2
 from loguru import logger
 
-from appliance.domain import ProcessedFrame
+from appliance.domain import Detection, ProcessedFrame
 from appliance.errors import TooManyViewersError
 from appliance.imaging import encode_jpeg
 from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.latest import LatestSlot
 from appliance.pipeline.stats import RateMeter, StageLatencies
+
+PREVIEW_WIDTH = 640  # tiles and thumbnails: a ninth of 1080p's pixels to encode, send, decode
+Variant = tuple[bool, bool]  # (annotated, preview)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -31,6 +38,7 @@ class EncodedFrame:
     jpeg: bytes
     annotated: bool
     encoded_mono: float
+    preview: bool = False
 
 
 class _AsyncWaiters:
@@ -62,15 +70,15 @@ class _AsyncWaiters:
 class Viewer:
     """One admitted viewer's place; `close` is idempotent, so every exit path may call it."""
 
-    def __init__(self, broadcaster: Broadcaster, annotated: bool | None) -> None:
+    def __init__(self, broadcaster: Broadcaster, variant: Variant | None) -> None:
         self._broadcaster = broadcaster
-        self._annotated = annotated
+        self._variant = variant
         self._closed = False
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._broadcaster._leave(self._annotated)
+            self._broadcaster._leave(self._variant)
 
     def __enter__(self) -> Viewer:
         return self
@@ -96,8 +104,9 @@ class Broadcaster:
         self.stages = StageLatencies()
         self.fps_out = RateMeter()
         self._quality = quality
-        self._variants = {True: LatestSlot[EncodedFrame](), False: LatestSlot[EncodedFrame]()}
-        self._viewers = {True: 0, False: 0}
+        variants: list[Variant] = list(itertools.product((True, False), repeat=2))
+        self._variants = {variant: LatestSlot[EncodedFrame]() for variant in variants}
+        self._viewers = dict.fromkeys(variants, 0)
         self._lock = threading.Lock()
         self._waiters = _AsyncWaiters()
         self._closed = threading.Event()
@@ -137,18 +146,19 @@ class Broadcaster:
     # --- consumer side (asyncio) ---------------------------------------------------------
 
     @contextmanager
-    def watching(self, annotated: bool) -> Iterator[None]:
+    def watching(self, annotated: bool, *, preview: bool = False) -> Iterator[None]:
         """Count a viewer of one variant for as long as it watches."""
+        variant = (annotated, preview)
         with self._lock:
-            self._viewers[annotated] += 1
+            self._viewers[variant] += 1
         self._wake.set()  # a new viewer gets the current frame now, not at the next one
         try:
             yield
         finally:
             with self._lock:
-                self._viewers[annotated] -= 1
+                self._viewers[variant] -= 1
 
-    def admit(self, annotated: bool | None) -> Viewer:
+    def admit(self, annotated: bool | None, *, preview: bool = False) -> Viewer:
         """A network viewer's place (MJPEG, WebSocket, snapshot), counted against
         `max_viewers`: TooManyViewersError when they are all taken. `annotated` None: the
         viewer wants metadata only (no encoding). Close the Viewer when it leaves."""
@@ -160,17 +170,18 @@ class Broadcaster:
                     retry_after=2.0,
                 )
             self._admitted += 1
-            if annotated is not None:
-                self._viewers[annotated] += 1
-        if annotated is not None:
+            variant = None if annotated is None else (annotated, preview)
+            if variant is not None:
+                self._viewers[variant] += 1
+        if variant is not None:
             self._wake.set()
-        return Viewer(self, annotated)
+        return Viewer(self, variant)
 
-    def _leave(self, annotated: bool | None) -> None:
+    def _leave(self, variant: Variant | None) -> None:
         with self._lock:
             self._admitted -= 1
-            if annotated is not None:
-                self._viewers[annotated] -= 1
+            if variant is not None:
+                self._viewers[variant] -= 1
 
     @property
     def admitted(self) -> int:
@@ -183,18 +194,18 @@ class Broadcaster:
             return sum(self._viewers.values())
 
     async def next_encoded(
-        self, annotated: bool, after: int, timeout: float = 5.0
+        self, annotated: bool, after: int, timeout: float = 5.0, *, preview: bool = False
     ) -> tuple[int, EncodedFrame] | None:
         """The newest encoded frame newer than version `after`; None once closed or timed out."""
-        return await self._next(self._variants[annotated], after, timeout)
+        return await self._next(self._variants[(annotated, preview)], after, timeout)
 
     async def next_processed(
         self, after: int, timeout: float = 5.0
     ) -> tuple[int, ProcessedFrame] | None:
         return await self._next(self.processed, after, timeout)
 
-    def latest_encoded(self, annotated: bool) -> EncodedFrame | None:
-        return self._variants[annotated].peek()[1]
+    def latest_encoded(self, annotated: bool, *, preview: bool = False) -> EncodedFrame | None:
+        return self._variants[(annotated, preview)].peek()[1]
 
     def message(self, processed: ProcessedFrame, render: Callable[[ProcessedFrame], str]) -> str:
         """`render(processed)`, computed once per frame however many viewers ask (asyncio only)."""
@@ -238,27 +249,44 @@ class Broadcaster:
                 continue
             with self._lock:
                 wanted = [variant for variant, count in self._viewers.items() if count > 0]
-            for annotated in wanted:
+            for variant in wanted:
                 try:
-                    self._encode(processed, annotated)
+                    self._encode(processed, variant)
                 except Exception as exc:  # one bad frame must not end the stream
                     logger.opt(exception=exc).error("encoding for {} failed", self.camera_id)
             if wanted:
                 self._waiters.wake_all()
 
-    def _encode(self, processed: ProcessedFrame, annotated: bool) -> None:
-        slot = self._variants[annotated]
+    def _encode(self, processed: ProcessedFrame, variant: Variant) -> None:
+        slot = self._variants[variant]
         current = slot.peek()[1]
         if current is not None and current.processed is processed:
             return  # this frame is already out in this variant
+        annotated, preview = variant
         start = time.monotonic()
-        pixels = processed.frame.pixels
+        pixels, detections = processed.frame.pixels, processed.result.detections
+        if preview and pixels.shape[1] > PREVIEW_WIDTH:
+            # shrink first, then draw: boxes and labels stay sharp and readable
+            scale = PREVIEW_WIDTH / pixels.shape[1]
+            size = (PREVIEW_WIDTH, max(1, round(pixels.shape[0] * scale)))
+            pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+            detections = tuple(_scaled(d, scale) for d in detections)
         if annotated:
             latency_ms = (start - processed.frame.captured_mono) * 1000
-            pixels = draw_detections(pixels, processed.result.detections)
+            pixels = draw_detections(pixels, detections)
             draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms")
         jpeg = encode_jpeg(pixels, self._quality)
         done = time.monotonic()
         self.encodes += 1
         self._add_stages({"encode_ms": round((done - start) * 1000, 3)})
-        slot.put(EncodedFrame(processed, jpeg, annotated, done))
+        slot.put(EncodedFrame(processed, jpeg, annotated, done, preview))
+
+
+def _scaled(detection: Detection, scale: float) -> Detection:
+    return dataclasses.replace(
+        detection,
+        x1=detection.x1 * scale,
+        y1=detection.y1 * scale,
+        x2=detection.x2 * scale,
+        y2=detection.y2 * scale,
+    )

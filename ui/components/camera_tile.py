@@ -7,6 +7,7 @@ import time
 from nicegui import ui
 
 from appliance.errors import NotFoundError
+from appliance.services.cameras import LiveFrame
 from ui import formatting
 from ui.components.live_view import LiveView
 from ui.context import Dashboard
@@ -23,7 +24,11 @@ class CameraTile:
         card.mark(f"tile-{camera_id}")
         with card:
             self.live = LiveView(
-                cameras.broadcaster(camera_id), camera_id, fps=5, url_for=dash.media_url
+                cameras.broadcaster(camera_id),
+                camera_id,
+                fps=5,
+                preview=True,
+                url_for=dash.media_url,
             )
             with ui.card_section().classes("w-full p-3 gap-1"):
                 with ui.row().classes("w-full items-center no-wrap"):
@@ -35,6 +40,7 @@ class CameraTile:
                     self.latency = ui.label()
                     self.age = ui.label()
                 self.labels = ui.row().classes("gap-1 min-h-6")
+                self._labels_shown: tuple[str | None, list[tuple[str, int]]] | None = None
         self.update()
         ui.timer(1.0, self.update)
 
@@ -57,14 +63,18 @@ class CameraTile:
         self.latency.set_text(f"latency {formatting.ms(latency)}")
         self._show_labels(encoded, view.inference_error)
 
-    def _show_labels(self, encoded, error: str | None) -> None:
+    def _show_labels(self, encoded: LiveFrame | None, error: str | None) -> None:
+        counts: list[tuple[str, int]] = []
+        if encoded is not None and time.monotonic() - encoded.encoded_mono <= 5:
+            found = [d.label for d in encoded.processed.result.detections]
+            counts = formatting.label_counts(found)
+        if (error, counts) == self._labels_shown:
+            return  # rebuilding identical chips every second costs the server and the browser
+        self._labels_shown = (error, counts)
         self.labels.clear()
         with self.labels:
             if error:
                 ui.label(error).classes("text-xs text-negative truncate")
                 return
-            if encoded is None or time.monotonic() - encoded.encoded_mono > 5:
-                return
-            found = [d.label for d in encoded.processed.result.detections]
-            for label, count in formatting.label_counts(found):
+            for label, count in counts:
                 ui.chip(f"{label} {count}").props("dense square outline color=primary")

@@ -26,6 +26,7 @@ class LiveView(ui.interactive_image):
         *,
         annotate: bool = True,
         fps: float = 5,
+        preview: bool = False,
         url_for: Callable[[str], str] = str,
     ):
         super().__init__()
@@ -33,12 +34,13 @@ class LiveView(ui.interactive_image):
         self._url_for = url_for  # e.g. signs the URL when authentication is on
         self._feed = feed
         self._annotate = annotate
+        self._preview = preview  # tiles: the pipeline's 640 px variant, a fraction of the work
         self._watching = ExitStack()
         self._shown: int | None = None
         self.frame: LiveFrame | None = None  # the frame last shown
         self.classes("w-full aspect-video bg-black rounded").mark(f"live-{camera_id}")
         self.props(f"data-camera={camera_id}")  # for browser tests and user scripts
-        self._watching.enter_context(feed.watching(annotate))
+        self._watching.enter_context(feed.watching(annotate, preview=preview))
         with self:
             self._timer = ui.timer(1 / fps, self.refresh)
 
@@ -52,10 +54,10 @@ class LiveView(ui.interactive_image):
             return
         self._watching.close()
         self._annotate, self._shown = annotate, None
-        self._watching.enter_context(self._feed.watching(annotate))
+        self._watching.enter_context(self._feed.watching(annotate, preview=self._preview))
 
     def refresh(self) -> None:
-        encoded = self._feed.latest_encoded(self._annotate)
+        encoded = self._feed.latest_encoded(self._annotate, preview=self._preview)
         if encoded is None:
             return
         frame_id = encoded.processed.frame.frame_id
@@ -67,7 +69,8 @@ class LiveView(ui.interactive_image):
     def source_url(self, frame_id: int) -> str:
         # a new URL per frame: the browser fetches it once and never from its cache
         flag = int(self._annotate)
-        path = f"/v1/cameras/{self.camera_id}/snapshot.jpg?annotate={flag}&frame={frame_id}"
+        size = "&preview=1" if self._preview else ""
+        path = f"/v1/cameras/{self.camera_id}/snapshot.jpg?annotate={flag}{size}&frame={frame_id}"
         return self._url_for(path)
 
     def _handle_delete(self) -> None:

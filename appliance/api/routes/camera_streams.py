@@ -23,6 +23,13 @@ from appliance.services.cameras import LiveFeed
 router = APIRouter(prefix="/v1/cameras", tags=["streams"])
 BOUNDARY = "frame"
 Annotate = Annotated[bool, Query(description="0: the raw frame without boxes")]
+Preview = Annotated[
+    bool,
+    Query(
+        description="1: frames at most 640 px wide (thumbnails, tiles): cheaper to encode, "
+        "send and draw"
+    ),
+]
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is at a limit
 
 
@@ -51,10 +58,13 @@ class _ViewerStream(StreamingResponse):
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404, 503)},
     summary="The newest processed frame as JPEG",
 )
-async def snapshot(camera_id: str, cameras: CamerasDep, annotate: Annotate = True) -> Response:
+async def snapshot(
+    camera_id: str, cameras: CamerasDep, annotate: Annotate = True, preview: Preview = False
+) -> Response:
     broadcaster = cameras.broadcaster(camera_id)
-    with broadcaster.admit(annotate):  # 503 too_many_viewers when the camera is full
-        got = await broadcaster.next_encoded(annotate, after=0, timeout=5.0)
+    # 503 too_many_viewers when the camera is full
+    with broadcaster.admit(annotate, preview=preview):
+        got = await broadcaster.next_encoded(annotate, after=0, timeout=5.0, preview=preview)
     if got is None:
         raise NotReadyError(f"camera {camera_id!r} has no frame yet", retry_after=1.0)
     frame = got[1]
@@ -76,15 +86,18 @@ async def stream(
     cameras: CamerasDep,
     annotate: Annotate = True,
     fps: Annotated[float | None, Query(gt=0, le=60, description="Cap on frames per second")] = None,
+    preview: Preview = False,
 ) -> StreamingResponse:
     broadcaster = cameras.broadcaster(camera_id)
-    place = broadcaster.admit(annotate)  # refused here, before the 200 is sent
+    place = broadcaster.admit(annotate, preview=preview)  # refused here, before the 200 is sent
 
     async def parts() -> AsyncIterator[bytes]:
         version, next_at = 0, 0.0
         with place:
             while not broadcaster.closed:
-                got = await broadcaster.next_encoded(annotate, version, timeout=2.0)
+                got = await broadcaster.next_encoded(
+                    annotate, version, timeout=2.0, preview=preview
+                )
                 if got is None:
                     continue
                 version, frame = got

@@ -136,6 +136,9 @@ def test_model_upload_and_activation_take_effect(service: Server, browser, tmp_p
     screenshot(browser, tmp_path, "models-validated")
     close = browser.find_elements("xpath", "//button[.//span[text()='Close']]")
     close[-1].click()
+    wait_for(  # the report's dialog is gone before anything under it is clicked
+        lambda: "second is valid" not in browser.page_source, what="the report to close"
+    )
     card = wait_for(
         lambda: browser.find_elements(
             "xpath", "//div[contains(@class,'q-card')][.//div[text()='second']]"
@@ -149,6 +152,8 @@ def test_model_upload_and_activation_take_effect(service: Server, browser, tmp_p
         ),
         what="the activation dialog",
     )
+    wait_for(lambda: go[-1].is_displayed() and go[-1].is_enabled(), what="the dialog to open")
+    time.sleep(0.5)  # Quasar's opening transition: a click during it lands on the backdrop
     go[-1].click()
     wait_for(lambda: "Activated second" in browser.page_source, timeout=90, what="swap report")
     wait_for(

@@ -14,9 +14,10 @@ from fastapi import Depends
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appliance.api.errors import error_response
+from appliance.api.uploads import limited_receive
 from appliance.errors import OverloadedError, PayloadTooLargeError
 
 RETRY_AFTER_S = 1.0
@@ -146,15 +147,6 @@ class BodyLimitMiddleware:
             response = error_response(413, PayloadTooLargeError.code, message)
             await response(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            got = await receive()
-            if got["type"] == "http.request":
-                seen += len(got.get("body", b""))
-                if seen > self.max_bytes:  # FastAPI re-raises HTTPException as it is
-                    raise HTTPException(413, message)
-            return got
-
+        # an HTTPException: FastAPI turns other errors raised while reading a body into a 400
+        limited = limited_receive(receive, self.max_bytes, lambda: HTTPException(413, message))
         await self.app(scope, limited, send)

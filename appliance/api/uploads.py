@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from anyio import to_thread
@@ -23,8 +24,11 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """A receive channel that fails as soon as the body passes `limit` bytes."""
+def limited_receive(
+    receive: Receive, limit: int, too_large: Callable[[], Exception] | None = None
+) -> Receive:
+    """A receive channel that raises `too_large()` (default: PayloadTooLargeError) as soon
+    as the body passes `limit` bytes."""
     seen = 0
 
     async def receive_limited() -> Message:
@@ -33,7 +37,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _too_large(limit)
+                raise too_large() if too_large is not None else _too_large(limit)
         return message
 
     return receive_limited
@@ -44,7 +48,7 @@ async def read_images(request: Request, *, field: str, limit: int, max_files: in
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    limited = Request(request.scope, _limited(request.receive, limit))
+    limited = Request(request.scope, limited_receive(request.receive, limit))
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
         return await _read_parts(limited, field, max_files)
@@ -78,7 +82,7 @@ async def read_model_upload(request: Request, *, limit: int, folder: Path) -> tu
         raise _too_large(limit)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise UnsupportedMediaTypeError("upload the model as multipart/form-data, field 'file'")
-    limited = Request(request.scope, _limited(request.receive, limit))
+    limited = Request(request.scope, limited_receive(request.receive, limit))
     try:
         form = await limited.form(max_files=1, max_fields=4)
     except HTTPException as exc:

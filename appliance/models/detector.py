@@ -42,6 +42,26 @@ class DecodedImage:
     decode_ms: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Images letterboxed into one input tensor: what the engine runs next."""
+
+    images: tuple[DecodedImage, ...]
+    params: tuple[DetectParams, ...]
+    boxes: tuple[Letterbox, ...]
+    tensor: np.ndarray
+    preprocess_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    """The engine's raw answer for one prepared batch, and when and how long it ran."""
+
+    output: np.ndarray
+    started_mono: float
+    infer_ms: float
+
+
 class Detector:
     """Runs a detection model on BGR images. Thread-safe: inference is serialised per engine
     because concurrent runs only oversubscribe the cores they share."""
@@ -148,23 +168,55 @@ class Detector:
     def _detect_batch(
         self, images: Sequence[DecodedImage], params: Sequence[DetectParams]
     ) -> list[DetectionResult]:
-        t0 = time.perf_counter()
+        prepared = self.prepare(images, params)
+        return self.finish(prepared, self._infer(prepared))
+
+    def prepare(
+        self, images: Sequence[DecodedImage], params: Sequence[DetectParams]
+    ) -> PreparedBatch:
+        """Letterbox images into one input tensor (at most one batch: a model without a
+        dynamic batch takes one image). Needs no engine, so it can run while the engine
+        works on the previous batch."""
+        if not self.dynamic_batch and len(images) != 1:
+            raise ValueError(f"{self.ref.name} takes one image per run, not {len(images)}")
+        start = time.perf_counter()
         placed = [letterbox(image.pixels, self.input_hw, self.fill) for image in images]
-        batch = to_tensor([canvas for canvas, _ in placed])
-        t1 = time.perf_counter()
+        tensor = to_tensor([canvas for canvas, _ in placed])
+        return PreparedBatch(
+            tuple(images),
+            tuple(params),
+            tuple(box for _, box in placed),
+            tensor,
+            (time.perf_counter() - start) * 1000,
+        )
+
+    def run(self, prepared: PreparedBatch) -> EngineOutput:
+        """The engine's answer for a prepared batch (ModelClosedError once replaced)."""
+        with self._in_use():
+            return self._infer(prepared)
+
+    def _infer(self, prepared: PreparedBatch) -> EngineOutput:
+        started = time.monotonic()
+        t0 = time.perf_counter()
         with self._lock:
-            output = self.engine.infer(batch)[0]
-        t2 = time.perf_counter()
-        if output.shape[0] != len(images):
+            output = self.engine.infer(prepared.tensor)[0]
+        infer_ms = (time.perf_counter() - t0) * 1000
+        if output.shape[0] != len(prepared.images):
             raise InferenceError(
-                f"model returned {output.shape[0]} results for {len(images)} images"
+                f"model returned {output.shape[0]} results for {len(prepared.images)} images"
             )
+        return EngineOutput(output, started, infer_ms)
+
+    def finish(self, prepared: PreparedBatch, answer: EngineOutput) -> list[DetectionResult]:
+        """Decode the engine's answer into detections per image, in the images' sizes."""
+        start = time.perf_counter()
+        images = prepared.images
         detections = [
-            self._decode(output[i], box, image.pixels.shape[:2], params[i])
-            for i, (image, (_, box)) in enumerate(zip(images, placed, strict=True))
+            self._decode(answer.output[i], box, image.pixels.shape[:2], prepared.params[i])
+            for i, (image, box) in enumerate(zip(images, prepared.boxes, strict=True))
         ]
-        t3 = time.perf_counter()
-        share = 1000 / len(images)  # a batch's stage times are shared by its images
+        postprocess_ms = (time.perf_counter() - start) * 1000
+        count = len(images)  # a batch's stage times are shared by its images
         return [
             DetectionResult(
                 model=self.ref,
@@ -173,9 +225,9 @@ class Detector:
                 detections=found,
                 timings=StageTimings(
                     decode_ms=round(image.decode_ms, 3),
-                    preprocess_ms=round((t1 - t0) * share, 3),
-                    infer_ms=round((t2 - t1) * share, 3),
-                    postprocess_ms=round((t3 - t2) * share, 3),
+                    preprocess_ms=round(prepared.preprocess_ms / count, 3),
+                    infer_ms=round(answer.infer_ms / count, 3),
+                    postprocess_ms=round(postprocess_ms / count, 3),
                 ),
             )
             for image, found in zip(images, detections, strict=True)

@@ -122,6 +122,43 @@ def test_four_cameras_share_one_engine_and_none_starves(clip: Path, detector: De
         assert ids == list(range(1, len(ids) + 1))  # lossless: every frame, in order, once
 
 
+def test_the_next_frame_is_prepared_while_the_engine_runs(
+    clip: Path, detector: Detector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker keeps the engine busy: a frame's preprocessing overlaps the engine's run of
+    the frame before (run one after the other, the engine would idle through it)."""
+    runs: list[tuple[float, float]] = []
+    prepares: list[float] = []
+    run, prepare = detector.run, detector.prepare
+
+    def timed_run(batch):
+        start = time.monotonic()
+        try:
+            return run(batch)
+        finally:
+            runs.append((start, time.monotonic()))
+
+    def timed_prepare(images, params):
+        prepares.append(time.monotonic())
+        return prepare(images, params)
+
+    monkeypatch.setattr(detector, "run", timed_run)
+    monkeypatch.setattr(detector, "prepare", timed_prepare)
+    inference = InferenceWorker(detector)
+    worker = file_worker(clip, realtime=False, lossless=True, on_frame=inference.notify)
+    got: list[int] = []
+    inference.add(CameraFeed("cam", worker.frames, DetectParams(), lambda p: got.append(1)))
+    worker.start()
+    inference.start()
+    try:
+        wait_until(lambda: len(got) >= 40)
+    finally:
+        inference.stop()
+        worker.stop()
+    overlapping = [t for t in prepares if any(start < t < end for start, end in runs)]
+    assert len(overlapping) >= 0.8 * len(prepares), (len(overlapping), len(prepares))
+
+
 def test_fps_limit_is_honoured(clip: Path, detector: Detector) -> None:
     inference = InferenceWorker(detector)
     worker = file_worker(clip, realtime=False, on_frame=inference.notify)

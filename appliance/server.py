@@ -75,6 +75,9 @@ def serve(settings: Settings) -> None:
         access_log=False,  # our middleware writes one line per request, with its id
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
         ws_max_size=settings.max_ws_message_bytes,  # larger: closed with 1009 by uvicorn
+        # JPEGs don't deflate, and compressing per connection would cost CPU per viewer for
+        # bytes that were meant to be encoded once and sent as they are to everyone
+        ws_per_message_deflate=False,
         server_header=False,
     )
     notifier = SystemdNotifier.from_environment()

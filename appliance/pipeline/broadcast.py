@@ -60,11 +60,20 @@ class _AsyncWaiters:
                 self._waiters.discard(entry)
 
     def wake_all(self) -> None:
+        """One call per event loop, however many waiters it has: each call costs the loop a
+        wake-up through its self-pipe."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
         with self._lock:
-            waiters = list(self._waiters)
-        for loop, event in waiters:
+            for loop, event in self._waiters:
+                by_loop.setdefault(loop, []).append(event)
+        for loop, events in by_loop.items():
             if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(_set_all, events)
+
+
+def _set_all(events: list[asyncio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 class Viewer:
@@ -108,7 +117,9 @@ class Broadcaster:
         self._variants = {variant: LatestSlot[EncodedFrame]() for variant in variants}
         self._viewers = dict.fromkeys(variants, 0)
         self._lock = threading.Lock()
-        self._waiters = _AsyncWaiters()
+        # who waits for what: viewers of one variant are woken only by its new frames
+        self._processed_waiters = _AsyncWaiters()
+        self._encoded_waiters = {variant: _AsyncWaiters() for variant in variants}
         self._closed = threading.Event()
         self._wake = threading.Event()  # something for the encoder: a frame, a viewer, close
         self.encodes = 0
@@ -127,14 +138,17 @@ class Broadcaster:
         self.fps_out.tick()
         self._add_stages(processed.stages_ms)
         self.processed.put(processed)
-        self._wake.set()
-        self._waiters.wake_all()
+        if any(self._viewers.values()):  # (a viewer who arrives now wakes the encoder itself)
+            self._wake.set()
+        self._processed_waiters.wake_all()
 
     def close(self) -> None:
         """End every stream of this camera now (camera removed, or shutdown). Never blocks."""
         self._closed.set()
         self._wake.set()
-        self._waiters.wake_all()
+        self._processed_waiters.wake_all()
+        for waiters in self._encoded_waiters.values():
+            waiters.wake_all()
 
     def join(self, timeout: float = 5.0) -> None:
         self._thread.join(timeout)
@@ -197,12 +211,24 @@ class Broadcaster:
         self, annotated: bool, after: int, timeout: float = 5.0, *, preview: bool = False
     ) -> tuple[int, EncodedFrame] | None:
         """The newest encoded frame newer than version `after`; None once closed or timed out."""
-        return await self._next(self._variants[(annotated, preview)], after, timeout)
+        variant = (annotated, preview)
+        return await self._next(
+            self._variants[variant], self._encoded_waiters[variant], after, timeout
+        )
 
     async def next_processed(
         self, after: int, timeout: float = 5.0
     ) -> tuple[int, ProcessedFrame] | None:
-        return await self._next(self.processed, after, timeout)
+        return await self._next(self.processed, self._processed_waiters, after, timeout)
+
+    def start_version(self, annotated: bool, *, preview: bool = False) -> int:
+        """Where a new viewer of a variant starts: 0 (take what is there) when its newest
+        encoding is of the newest frame, else that encoding's version, so the viewer waits
+        for the next one. The slot may hold a frame encoded minutes ago, when someone last
+        watched; a snapshot or a stream must not open with it."""
+        version, encoded = self._variants[(annotated, preview)].peek()
+        fresh = encoded is not None and encoded.processed is self.processed.peek()[1]
+        return 0 if fresh else version
 
     def latest_encoded(self, annotated: bool, *, preview: bool = False) -> EncodedFrame | None:
         return self._variants[(annotated, preview)].peek()[1]
@@ -222,20 +248,23 @@ class Broadcaster:
         if self._on_stages is not None:
             self._on_stages(self.camera_id, stages)
 
-    async def _next(self, slot: LatestSlot, after: int, timeout: float):
+    async def _next(self, slot: LatestSlot, waiters: _AsyncWaiters, after: int, timeout: float):
         deadline = time.monotonic() + timeout
         while not self._closed.is_set():
-            with self._waiters.waiter() as changed:
+            with waiters.waiter() as changed:
                 version, value = slot.peek()
                 if value is not None and version > after:
                     return version, value
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
+                # a timer that sets the event, not wait_for: that wraps every wait of every
+                # viewer for every frame in a Task of its own
+                timer = asyncio.get_running_loop().call_later(remaining, changed.set)
                 try:
-                    await asyncio.wait_for(changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    return None
+                    await changed.wait()
+                finally:
+                    timer.cancel()
         return None
 
     # --- encoder thread ------------------------------------------------------------------
@@ -254,8 +283,7 @@ class Broadcaster:
                     self._encode(processed, variant)
                 except Exception as exc:  # one bad frame must not end the stream
                     logger.opt(exception=exc).error("encoding for {} failed", self.camera_id)
-            if wanted:
-                self._waiters.wake_all()
+                self._encoded_waiters[variant].wake_all()
 
     def _encode(self, processed: ProcessedFrame, variant: Variant) -> None:
         slot = self._variants[variant]

@@ -51,6 +51,9 @@ async def test_add_watch_change_and_remove_a_camera(client: httpx.AsyncClient, c
     assert pixels.shape == (360, 640, 3)
 
     await anyio.sleep(1.5)
+    later = await client.get("/v1/cameras/front-door/snapshot.jpg")
+    # nobody watched in between: the snapshot is today's frame, not the last one encoded
+    assert int(later.headers["x-frame-id"]) >= int(snapshot.headers["x-frame-id"]) + 10
     body = (await client.get("/v1/cameras/front-door")).json()
     status = body["status"]
     assert 8 <= status["fps_in"] <= 20 and status["fps_out"] > 3

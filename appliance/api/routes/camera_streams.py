@@ -64,7 +64,8 @@ async def snapshot(
     broadcaster = cameras.broadcaster(camera_id)
     # 503 too_many_viewers when the camera is full
     with broadcaster.admit(annotate, preview=preview):
-        got = await broadcaster.next_encoded(annotate, after=0, timeout=5.0, preview=preview)
+        after = broadcaster.start_version(annotate, preview=preview)
+        got = await broadcaster.next_encoded(annotate, after, timeout=5.0, preview=preview)
     if got is None:
         raise NotReadyError(f"camera {camera_id!r} has no frame yet", retry_after=1.0)
     frame = got[1]
@@ -92,7 +93,7 @@ async def stream(
     place = broadcaster.admit(annotate, preview=preview)  # refused here, before the 200 is sent
 
     async def parts() -> AsyncIterator[bytes]:
-        version, next_at = 0, 0.0
+        version, next_at = broadcaster.start_version(annotate, preview=preview), 0.0
         with place:
             while not broadcaster.closed:
                 got = await broadcaster.next_encoded(
@@ -171,7 +172,8 @@ async def _send_frames(
 
 
 async def _send_video(websocket: WebSocket, feed: LiveFeed, annotate: bool) -> None:
-    version = 0  # the viewer's place (admitted by the route) asks the encoder for frames
+    # the viewer's place (admitted by the route) has asked the encoder for frames
+    version = feed.start_version(annotate)
     while not feed.closed:
         got = await feed.next_encoded(annotate, version)
         if got is None:

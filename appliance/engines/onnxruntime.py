@@ -31,10 +31,6 @@ class OnnxRuntimeConfig:
     providers: Sequence[ProviderName] = ("tensorrt", "cuda", "cpu")
     intra_op_threads: int = 0  # 0: ONNX Runtime's choice (one per physical core)
     inter_op_threads: int = 0
-    # Idle pool threads spin by default; in the appliance other threads (capture, encoding,
-    # pre/postprocessing of the next frames) need those cycles, and on a few cores spinning
-    # costs them more than it saves ONNX Runtime (benchmarks/pipeline.py).
-    allow_spinning: bool = False
     cache_dir: Path | None = None  # TensorRT EP engine and timing caches
 
 
@@ -80,9 +76,6 @@ class OnnxRuntimeEngine:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads
         options.inter_op_num_threads = config.inter_op_threads
-        options.add_session_config_entry(
-            "session.intra_op.allow_spinning", "1" if config.allow_spinning else "0"
-        )
         options.log_severity_level = 3
         try:
             session = ort.InferenceSession(

@@ -101,7 +101,9 @@ class InferenceWorker:
         """Keep the engine busy: the next batch is picked and preprocessed while the engine
         runs the current one, and the current one is postprocessed and delivered while the
         engine runs the next. Without this the engine idles through every frame's pre- and
-        postprocessing; with it, that work fills cores the engine leaves idle."""
+        postprocessing; with it, that work fills cores the engine leaves idle (a GPU engine
+        leaves them all). The price, only while the engine is saturated: a frame may wait
+        for the one run ahead of it."""
         running: _Batch | None = None  # on the engine
         ready: _Batch | None = None  # preprocessed, waiting for the engine
         engine = _EngineThread(f"engine-{self.detector.ref.name}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance.durable import write_atomic
 from appliance.errors import ApplianceError
 
 SCHEMA_VERSION = 1
@@ -100,18 +99,4 @@ class ConfigStore:
     def save(self, config: RuntimeConfig) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(config.model_dump(mode="json"), indent=2).encode()
-        fd, temporary = tempfile.mkstemp(prefix=self.TEMP_PREFIX, dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
+        write_atomic(self.path, data, prefix=self.TEMP_PREFIX)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from appliance.durable import write_atomic
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -18,11 +19,5 @@ def load_or_create_secret(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(value + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
+    write_atomic(path, (value + "\n").encode(), mode=0o600)
     return value

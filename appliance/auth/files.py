@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from appliance.durable import write_atomic
+
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` with mode 0600: a temp file in the same folder (mkstemp makes it
-    0600), fsynced, renamed over the old one, then the folder fsynced so the rename survives a
-    power cut. A crash at any point leaves the old file or the new one, never half of one."""
+    """Write `data` to `path` with mode 0600, atomically and durably, owned like its folder
+    before it takes the old file's place."""
     make_folder(path.parent)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _match_folder_owner(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_atomic(path, data, mode=0o600, before_rename=_match_folder_owner)
 
 
 def make_folder(folder: Path) -> None:

@@ -9,14 +9,13 @@ read before and written after every build, so later builds on this GPU are faste
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.durable import write_atomic
 from appliance.errors import BuildCancelledError, ModelLoadError
 
 Report = Callable[[float], None]  # fraction of the build done, 0..1
@@ -138,8 +137,8 @@ def _build(trt: Any, source: Path, target: Path, options: _Options) -> int:
         raise BuildCancelledError("the TensorRT build was cancelled")
     if serialized is None:
         raise ModelLoadError(f"TensorRT could not build {source.name} (see the log)")
-    _write(target, bytes(serialized))
-    _write(options.timing_cache, bytes(config.get_timing_cache().serialize()))
+    write_atomic(target, bytes(serialized))
+    write_atomic(options.timing_cache, bytes(config.get_timing_cache().serialize()))
     return batch
 
 
@@ -193,16 +192,3 @@ def _fp16_graph(onnx_path: Path, folder: Path) -> Path:
     converted = folder / "model-fp16.onnx"
     onnx.save(model, str(converted))
     return converted
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -7,6 +7,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from appliance.durable import fsync_dir
+
+__all__ = ["fsync_dir", "fsync_file", "sha256_of", "write_atomic"]
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -29,12 +33,3 @@ def write_atomic(path: Path, data: bytes) -> None:
 def fsync_file(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,16 +37,21 @@ from appliance.models.builds import EngineBuilder
 from appliance.models.engine_cache import EngineCache
 from appliance.models.engine_select import EngineSelector
 from appliance.models.repository import ModelRepository
+from appliance.pipeline.camera import CaptureTiming
+from appliance.pipeline.runtime import Pipeline
 from appliance.secret import load_or_create_secret
 from appliance.services.auth import AuthService
-from appliance.services.cameras import CameraLimits, CameraService, CaptureTiming
+from appliance.services.camera_views import CameraLimits, CameraReporter
+from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
-from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
+from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
+from appliance.services.model_specs import ImageLimits, ModelSpec
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.serving import ServingService
 from appliance.services.telemetry import TelemetryService
 from appliance.settings import Settings
 
@@ -67,22 +72,34 @@ def build_services(settings: Settings) -> Services:
         cache_dir=settings.data_dir / "cache" / "onnxruntime",
     )
     engine_cache = EngineCache(settings.data_dir / "cache" / "engines")
-    detection = DetectionService(
-        [ModelSpec.parse(text) for text in settings.models],
-        config,
-        ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
-        EngineSelector(config, settings.engine, engine_cache),
-    )
     events = EventBus()
     metrics = Metrics()
-    cameras = CameraService(
-        ConfigStore(settings.data_dir / "config.json"),
-        detection,
-        events,
-        timing=CaptureTiming(
-            stall_after_s=settings.stall_after_s, reconnect_after_s=settings.reconnect_after_s
-        ),
+    store = ConfigStore(settings.data_dir / "config.json")
+    timing = CaptureTiming(
+        stall_after_s=settings.stall_after_s, reconnect_after_s=settings.reconnect_after_s
+    )
+    reporter = CameraReporter(events)
+    pipeline = Pipeline(
+        timing=timing,
+        max_viewers=settings.max_viewers_per_camera,
         on_stages=metrics.observe_stages,
+        on_state=reporter.state_changed,
+        on_error=reporter.error_changed,
+    )
+    specs = [ModelSpec.parse(text) for text in settings.models]
+    serving = ServingService(
+        specs, config, pipeline, store, EngineSelector(config, settings.engine, engine_cache)
+    )
+    detection = DetectionService(
+        serving,
+        ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
+    )
+    cameras = CameraService(
+        store,
+        serving,
+        pipeline,
+        events,
+        timing=timing,
         limits=CameraLimits(
             max_cameras=settings.max_cameras,
             max_viewers=settings.max_viewers_per_camera,
@@ -94,20 +111,20 @@ def build_services(settings: Settings) -> Services:
         events, interval_s=settings.telemetry_interval_s, history_s=settings.telemetry_history_s
     )
     metrics.watch_telemetry(telemetry.snapshot)
-    specs = [ModelSpec.parse(text) for text in settings.models]
     repository = ModelRepository(settings.data_dir / "models")
     builder = EngineBuilder(engine_cache, config, settings.data_dir / "cache" / "tensorrt")
     job_service = JobService(repository, builder, events, on_finished=metrics.observe_job)
     metrics.watch_jobs(job_service.counts)
     models = ModelService(
         repository,
-        detection,
+        serving,
         cameras,
         events,
         config,
         on_swap=metrics.observe_swap,
     )
     return Services(
+        serving=serving,
         detection=detection,
         recorder=DetectionRecorder(on_results=metrics.observe_results),
         uploads=UploadLimits(

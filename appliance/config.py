@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,6 +64,7 @@ class ConfigStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._swept = False
+        self._lock = threading.Lock()  # one read-modify-write at a time (cameras, models)
 
     def load(self) -> RuntimeConfig | None:
         """The saved configuration, or None when there is none yet (first start)."""
@@ -95,6 +98,14 @@ class ConfigStore:
                 leftover.unlink(missing_ok=True)
                 removed.append(leftover)
         return removed
+
+    def update(self, change: Callable[[RuntimeConfig], RuntimeConfig]) -> RuntimeConfig:
+        """Apply `change` to the saved configuration (a new one on a first start) and save
+        it; each service changes only its own part (blocking: call from a thread)."""
+        with self._lock:
+            updated = change(self.load() or RuntimeConfig())
+            self.save(updated)
+            return updated
 
     def save(self, config: RuntimeConfig) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -75,17 +75,17 @@ def register_pages(dash: Dashboard) -> None:
         return None
 
     @ui.page("/cameras/{camera_id}")
-    def camera(camera_id: str) -> RedirectResponse | None:
+    async def camera(camera_id: str) -> RedirectResponse | None:
         if redirect := gate(f"/cameras/{camera_id}"):
             return redirect
-        camera_page(dash, camera_id)
+        await camera_page(dash, camera_id)
         return None
 
     @ui.page("/models")
-    def models() -> RedirectResponse | None:
+    async def models() -> RedirectResponse | None:
         if redirect := gate("/models"):
             return redirect
-        models_page(dash)
+        await models_page(dash)
         return None
 
     @ui.page("/health")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.domain import Detection, DetectionResult, ProcessedFrame
+from appliance.domain import Detection, DetectionResult
+from appliance.services.live import LiveFrame
 
 
 class Schema(BaseModel):
@@ -148,8 +149,8 @@ class FrameMessage(Schema):
     timings: dict[str, float] = Field(description="Stage latencies of this frame in ms.")
 
     @classmethod
-    def of(cls, processed: ProcessedFrame) -> FrameMessage:
-        frame, result = processed.frame, processed.result
+    def of(cls, frame: LiveFrame) -> FrameMessage:
+        result = frame.result
         return cls(
             camera=frame.camera_id,
             frame_id=frame.frame_id,
@@ -157,5 +158,5 @@ class FrameMessage(Schema):
             model=ModelOut(name=result.model.name, version=result.model.version),
             image=ImageSize(width=result.width, height=result.height),
             detections=[_detection_out(d) for d in result.detections],
-            timings=processed.stages_ms,
+            timings=frame.stages_ms,
         )

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from loguru import logger
@@ -45,6 +45,15 @@ class Backoff:
 
 
 @dataclass(frozen=True)
+class CaptureTiming:
+    """When a silent camera counts as stalled, and when its source is reopened."""
+
+    stall_after_s: float = 3.0
+    reconnect_after_s: float = 5.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+@dataclass(frozen=True)
 class CaptureStatus:
     state: CameraState
     fps_in: float
@@ -52,6 +61,10 @@ class CaptureStatus:
     frames: int
     reconnects: int
     last_error: str | None
+
+    @classmethod
+    def stopped(cls) -> CaptureStatus:
+        return cls(CameraState.STOPPED, 0.0, None, 0, 0, None)
 
 
 class CameraWorker:

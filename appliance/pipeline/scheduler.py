@@ -1,59 +1,47 @@
-"""One inference worker per loaded engine, shared fairly by every camera that uses it."""
+"""One inference worker per loaded engine, shared fairly by every camera that uses it and by
+the detect requests sent to its model."""
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TypeVar
 
+import numpy as np
 from loguru import logger
 
-from appliance.domain import DetectionResult, DetectParams, Frame, ProcessedFrame
-from appliance.errors import ApplianceError
-from appliance.models.detector import DecodedImage, Detector, EngineOutput, PreparedBatch
-from appliance.pipeline.latest import LatestSlot
+from appliance.domain import DetectionResult, DetectParams
+from appliance.errors import ApplianceError, ModelClosedError
+from appliance.models.detector import DecodedImage, Detector, EngineOutput
+from appliance.pipeline.engine_thread import EngineThread
+from appliance.pipeline.feeds import Batch, CameraFeed, CameraItem, Item, RequestItem
 
-T = TypeVar("T")
-R = TypeVar("R")
-FrameSink = Callable[[ProcessedFrame], None]
 ErrorSink = Callable[[str, str | None], None]  # (camera, why inference failed or None: ok)
 
 
 @dataclass
-class CameraFeed:
-    """What the scheduler needs of one camera: its newest frames and what to do with them."""
+class DetectRequest:
+    """Images a client sent, detected together; `answer` gets one result per image."""
 
-    camera_id: str
-    frames: LatestSlot[Frame]
+    images: list[DecodedImage]
     params: DetectParams
-    sink: FrameSink
-    fps_limit: float | None = None
-    last_version: int = 0
-    next_due: float = 0.0
-    processed: int = field(default=0)
-    failing: bool = False  # the last frame failed: the next good one clears the error
+    answer: Future[list[DetectionResult]] = field(default_factory=Future)
+    results: list[DetectionResult | None] = field(default_factory=list)
+    remaining: int = 0
 
-
-Picked = tuple[CameraFeed, Frame]
-
-
-@dataclass
-class _Batch:
-    """Frames of one engine run, from preprocessing to delivery."""
-
-    picked: list[Picked]
-    prepared: PreparedBatch
-    answer: Future[EngineOutput] = field(default_factory=Future)
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.images)
+        self.remaining = len(self.images)
 
 
 class InferenceWorker:
-    """Takes the newest unprocessed frame of each camera in turn (round robin, so none
-    starves), batches several cameras' frames when the model has a dynamic batch, honours
-    each camera's fps limit, and hands each result to that camera's sink."""
+    """Takes detect requests first (a client waits on each), then the newest unprocessed
+    frame of each camera in turn (round robin, so none starves), batches several when the
+    model has a dynamic batch, honours each camera's fps limit, and hands each result on.
+    Only this worker's engine thread ever calls its engine."""
 
     def __init__(
         self, detector: Detector, *, max_batch: int = 4, on_error: ErrorSink | None = None
@@ -62,13 +50,18 @@ class InferenceWorker:
         self._max_batch = max_batch if detector.dynamic_batch else 1
         self._on_error = on_error
         self._feeds: dict[str, CameraFeed] = {}
+        self._requests: deque[tuple[DetectRequest, int]] = deque()  # (request, next image)
         self._cursor = 0
         self._wake = threading.Condition()
         self._pending = False
+        self._stopping = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._engine = EngineThread(f"engine-{detector.ref.name}")
         self._last_crash = ""  # a model that fails every frame logs its traceback once
         self.heartbeat = time.monotonic()
+
+    # --- what the pipeline and services call ---------------------------------------------
 
     def add(self, feed: CameraFeed) -> None:
         with self._wake:
@@ -78,6 +71,28 @@ class InferenceWorker:
     def remove(self, camera_id: str) -> None:
         with self._wake:
             self._feeds.pop(camera_id, None)
+
+    def submit(self, images: list[DecodedImage], params: DetectParams) -> Future:
+        """Detect `images` in turn with the cameras' frames; ModelClosedError once stopping."""
+        request = DetectRequest(images, params)
+        with self._wake:
+            if self._stopping:
+                raise ModelClosedError(f"model {self.detector.ref.name} was replaced")
+            if images:
+                self._requests.append((request, 0))
+            self._pending = True
+            self._wake.notify()
+        if not images:
+            request.answer.set_result([])
+        return request.answer
+
+    def submit_tensor(self, tensor: np.ndarray) -> Future[list[np.ndarray]]:
+        """Run the engine on a raw input tensor (Open Inference Protocol), in turn with the
+        batches of this worker, on its engine thread."""
+        with self._wake:
+            if self._stopping:
+                raise ModelClosedError(f"model {self.detector.ref.name} was replaced")
+            return self._engine.submit(self.detector.engine.infer, tensor)
 
     def notify(self) -> None:
         """A camera published a frame: wake the worker (cheap; called from capture threads)."""
@@ -91,11 +106,24 @@ class InferenceWorker:
         )
         self._thread.start()
 
+    def retire(self) -> None:
+        """Accept no new request; what was accepted is still answered (blue/green swaps)."""
+        with self._wake:
+            self._stopping = True
+
     def stop(self, timeout: float = 10.0) -> None:
+        self.retire()
         self._stop.set()
         self.notify()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    @property
+    def cameras(self) -> list[str]:
+        with self._wake:
+            return list(self._feeds)
+
+    # --- the worker thread ---------------------------------------------------------------
 
     def _run(self) -> None:
         """Keep the engine busy: the next batch is picked and preprocessed while the engine
@@ -104,109 +132,128 @@ class InferenceWorker:
         postprocessing; with it, that work fills cores the engine leaves idle (a GPU engine
         leaves them all). The price, only while the engine is saturated: a frame may wait
         for the one run ahead of it."""
-        running: _Batch | None = None  # on the engine
-        ready: _Batch | None = None  # preprocessed, waiting for the engine
-        engine = _EngineThread(f"engine-{self.detector.ref.name}")
+        running: Batch | None = None  # on the engine
+        ready: Batch | None = None  # preprocessed, waiting for the engine
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() or self._has_requests():
                 self.heartbeat = now = time.monotonic()
                 if ready is None:
                     ready = self._prepare(self._pick(now))
                 if running is not None and (ready is not None or running.answer.done()):
                     # queue the next batch behind the engine's current one, so the engine
                     # never waits for this thread; then postprocess and deliver the current
-                    finished, running, ready = running, self._submit(engine, ready), None
+                    finished, running, ready = running, self._submit(ready), None
                     self._finish(finished)
                 elif running is None and ready is not None:
-                    running, ready = self._submit(engine, ready), None
+                    running, ready = self._submit(ready), None
                 else:
                     self._sleep(now)
             # stopping (a swap moved the cameras away, or shutdown): every frame picked is
             # still delivered, so a swap skips none
-            for batch in (running, self._submit(engine, ready)):
+            for batch in (running, self._submit(ready)):
                 if batch is not None:
                     self._finish(batch)
         finally:
-            engine.close()
+            self._engine.close()
 
-    def _prepare(self, picked: list[Picked]) -> _Batch | None:
-        if not picked:
+    def _has_requests(self) -> bool:
+        with self._wake:
+            return bool(self._requests)
+
+    def _prepare(self, items: list[Item]) -> Batch | None:
+        if not items:
             return None
-        images = [DecodedImage(frame.pixels) for _, frame in picked]
         try:
-            prepared = self.detector.prepare(images, [feed.params for feed, _ in picked])
+            prepared = self.detector.prepare(
+                [item.image for item in items], [item.params for item in items]
+            )
         except Exception as exc:
-            self._failed(picked, exc)
+            self._failed(items, exc)
             return None
-        return _Batch(picked, prepared)
+        return Batch(items, prepared)
 
-    def _submit(self, engine: _EngineThread, batch: _Batch | None) -> _Batch | None:
+    def _submit(self, batch: Batch | None) -> Batch | None:
         """Queue a batch on the engine thread; the engine finishing it wakes this worker."""
         if batch is not None:
-            batch.answer = engine.submit(self.detector.run, batch.prepared)
+            batch.answer = self._engine.submit(self.detector.run, batch.prepared)
             batch.answer.add_done_callback(lambda _: self.notify())
         return batch
 
-    def _finish(self, batch: _Batch) -> None:
+    def _finish(self, batch: Batch) -> None:
         try:
-            answer = batch.answer.result()
+            answer: EngineOutput = batch.answer.result()
             results = self.detector.finish(batch.prepared, answer)
-            self._deliver(batch.picked, results, answer.started_mono)
         except Exception as exc:
-            self._failed(batch.picked, exc)
-
-    def _deliver(
-        self, picked: list[Picked], results: list[DetectionResult], engine_started: float
-    ) -> None:
-        for (feed, frame), result in zip(picked, results, strict=True):
-            t = result.timings
-            waited_ms = (engine_started - frame.captured_mono) * 1000 - t.preprocess_ms
-            stages = {
-                # from capture (when read() returned the frame) to the engine, less
-                # preprocessing: waiting to be picked, and for the engine to be free
-                "queue_ms": round(waited_ms, 3),
-                "preprocess_ms": t.preprocess_ms,
-                "infer_ms": t.infer_ms,
-                "postprocess_ms": t.postprocess_ms,
-            }
-            feed.processed += 1
-            if feed.failing:
-                feed.failing = False
-                if self._on_error is not None:
-                    self._on_error(feed.camera_id, None)
-            feed.sink(ProcessedFrame(frame, result, stages))
-
-    def _failed(self, picked: list[Picked], exc: BaseException) -> None:
-        if isinstance(exc, ApplianceError):
-            self._report(picked, exc.message)
+            self._failed(batch.items, exc)
             return
-        # the worker outlives any one bad frame, or bad model
-        message = f"{type(exc).__name__}: {exc}"
-        if message != self._last_crash:
-            self._last_crash = message
-            logger.opt(exception=exc).error("inference on {} crashed", self.detector.ref.name)
-        self._report(picked, message)
+        for item, result in zip(batch.items, results, strict=True):
+            item.deliver(result, answer.started_mono)
+            if isinstance(item, CameraItem):
+                self._recovered(item.feed)
 
-    def _pick(self, now: float) -> list[Picked]:
+    def _recovered(self, feed: CameraFeed) -> None:
+        if feed.failing:
+            feed.failing = False
+            if self._on_error is not None:
+                self._on_error(feed.camera_id, None)
+
+    def _failed(self, items: list[Item], exc: BaseException) -> None:
+        if isinstance(exc, ApplianceError):
+            message = exc.message
+        else:  # the worker outlives any one bad frame, or bad model
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._last_crash:
+                self._last_crash = message
+                logger.opt(exception=exc).error("inference on {} crashed", self.detector.ref.name)
+        for item in items:
+            item.fail(exc)
+            if isinstance(item, CameraItem):
+                item.feed.failing = True
+                if self._on_error is not None:
+                    self._on_error(item.feed.camera_id, message)
+
+    def _pick(self, now: float) -> list[Item]:
+        """Requests first, then cameras round robin, up to one batch. Under the lock: a
+        feed removed (or moved to another worker) is never picked after `remove` returns."""
         with self._wake:
             self._pending = False
-            feeds = list(self._feeds.values())
-        if not feeds:
-            return []
-        picked: list[Picked] = []
-        start = self._cursor % len(feeds)
+            items: list[Item] = self._pick_requests()
+            if len(items) < self._max_batch:
+                items += self._pick_frames(now, self._max_batch - len(items))
+        return items
+
+    def _pick_requests(self) -> list[Item]:
+        items: list[Item] = []
+        while self._requests and len(items) < self._max_batch:
+            request, index = self._requests[0]
+            if index == 0 and not request.answer.set_running_or_notify_cancel():
+                self._requests.popleft()  # the client left before its turn
+                continue
+            take = min(len(request.images) - index, self._max_batch - len(items))
+            items += [RequestItem(request, i) for i in range(index, index + take)]
+            if index + take == len(request.images):
+                self._requests.popleft()
+            else:
+                self._requests[0] = (request, index + take)
+        return items
+
+    def _pick_frames(self, now: float, room: int) -> list[Item]:
+        feeds = list(self._feeds.values())
+        picked: list[Item] = []
+        start = self._cursor % len(feeds) if feeds else 0
         for offset in range(len(feeds)):
             feed = feeds[(start + offset) % len(feeds)]
+            plan = feed.plan  # read once: a retune replaces it whole, never in part
             version, frame = feed.frames.peek()
             if frame is None or version <= feed.last_version or now < feed.next_due:
                 continue
             feed.last_version = version
             feed.frames.mark_taken(version)
-            if feed.fps_limit:
-                feed.next_due = max(now, feed.next_due) + 1 / feed.fps_limit
-            picked.append((feed, frame))
+            if plan.fps_limit:
+                feed.next_due = max(now, feed.next_due) + 1 / plan.fps_limit
+            picked.append(CameraItem(feed, frame, plan))
             self._cursor = start + offset + 1
-            if len(picked) == self._max_batch:
+            if len(picked) == room:
                 break
         return picked
 
@@ -217,35 +264,3 @@ class InferenceWorker:
             timeout = min([0.5, *due])
             if not self._pending:
                 self._wake.wait(timeout)
-
-    def _report(self, picked: list[Picked], message: str) -> None:
-        for feed, _ in picked:
-            feed.failing = True
-            if self._on_error is not None:
-                self._on_error(feed.camera_id, message)
-
-
-class _EngineThread:
-    """Runs engine calls one at a time, in order, on a daemon thread of its own (unlike a
-    ThreadPoolExecutor's, an engine that hangs cannot hold up the process's exit)."""
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Future, Callable, object] | None] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name=name, daemon=True).start()
-
-    def submit(self, call: Callable[[T], R], argument: T) -> Future[R]:
-        answer: Future[R] = Future()
-        self._jobs.put((answer, call, argument))
-        return answer
-
-    def close(self) -> None:
-        self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            answer, call, argument = job
-            if answer.set_running_or_notify_cancel():
-                try:
-                    answer.set_result(call(argument))
-                except BaseException as exc:  # the caller decides what a failure means
-                    answer.set_exception(exc)

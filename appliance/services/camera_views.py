@@ -1,21 +1,18 @@
-"""The small value types of the camera service: timing, limits and what a view shows."""
+"""The small value types of the camera service: limits, what a view shows, and what the
+cameras report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from loguru import logger
+
 from appliance.config import CameraConfig
+from appliance.domain import CameraState
 from appliance.errors import NotFoundError
-from appliance.pipeline.camera import Backoff, CameraWorker, CaptureStatus
-from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
-
-
-@dataclass(frozen=True)
-class CaptureTiming:
-    stall_after_s: float = 3.0
-    reconnect_after_s: float = 5.0
-    backoff: Backoff = field(default_factory=Backoff)
+from appliance.pipeline.camera import CaptureStatus
+from appliance.services.events import EventBus
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,21 @@ class CameraNotFoundError(NotFoundError):
     code = "camera_not_found"
 
 
-class Running:
-    """The live parts of one started camera."""
+class CameraReporter:
+    """Tells the log and WS /v1/events what the pipeline's cameras go through."""
 
-    def __init__(self, worker: CameraWorker, feed: CameraFeed, inference: InferenceWorker):
-        self.worker, self.feed, self.inference = worker, feed, inference
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+
+    def state_changed(self, camera_id: str, state: CameraState, reason: str | None) -> None:
+        self._events.publish("camera.state", camera=camera_id, state=state.value, reason=reason)
+
+    def error_changed(self, camera_id: str, message: str | None) -> None:
+        """Why the camera's frames fail now (inference or a stage), or None once they pass
+        again; the pipeline calls this on changes only."""
+        if message is None:
+            logger.info("camera {}: frames are processed again", camera_id)
+            self._events.publish("camera.recovered", camera=camera_id)
+        else:
+            logger.error("camera {}: processing failed: {}", camera_id, message)
+            self._events.publish("camera.error", camera=camera_id, error=message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -9,12 +10,14 @@ from loguru import logger
 from appliance.errors import ApplianceError
 from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService
-from appliance.services.detection import DetectionService, ModelSpec, ServiceState
+from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
+from appliance.services.model_specs import ModelSpec, ServiceState
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.serving import ServingService
 from appliance.services.telemetry import TelemetryService
 
 
@@ -26,6 +29,7 @@ class UploadLimits:
 
 @dataclass(frozen=True)
 class Services:
+    serving: ServingService
     detection: DetectionService
     recorder: DetectionRecorder
     uploads: UploadLimits
@@ -44,10 +48,11 @@ class Services:
         """Start sampling the device, load the models, then start the cameras using them."""
         await self.telemetry.start()
         await self.models.start(list(self.model_specs))  # before ready: /v1/models lists them
-        saved = self.cameras.saved_models()
-        self.detection.add_startup_models(self.models.saved_specs(saved), default=saved[1])
-        await self.detection.start()
-        if self.detection.readiness.state is not ServiceState.READY:
+        names, default = await asyncio.to_thread(self.serving.saved)
+        specs = await asyncio.to_thread(self.models.saved_specs, names, default)
+        self.serving.restore(specs, default)
+        await self.serving.start()
+        if self.serving.readiness.state is not ServiceState.READY:
             logger.error("cameras not started: the models did not load")
             return
         try:
@@ -57,6 +62,6 @@ class Services:
 
     def close(self) -> None:
         self.jobs.close()  # a build in progress stops at its next step
-        self.cameras.close()
-        self.detection.close()
+        self.cameras.close()  # the pipeline: capture, inference workers, streams
+        self.serving.close()  # then the engines nothing calls any more
         self.telemetry.close()

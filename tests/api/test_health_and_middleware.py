@@ -287,7 +287,7 @@ async def test_healthz_is_fast_while_detects_run(client: httpx.AsyncClient, scen
             health = asyncio.run_coroutine_threadsafe(client.get("/healthz"), loop).result(30)
             latencies.append((time.perf_counter() - start) * 1000)
             assert health.status_code == 200
-            time.sleep(0.02)
+            time.sleep(0.15)  # probes over a second: requests finish in batches
         return latencies
 
     workers = [asyncio.create_task(keep_detecting()) for _ in range(8)]

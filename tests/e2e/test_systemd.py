@@ -27,13 +27,16 @@ from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.logging import journal_fields
 from appliance.models.repository import ModelRepository
 from appliance.pipeline.camera import CameraWorker
+from appliance.pipeline.runtime import Pipeline
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
-from appliance.services.detection import DetectionService, ImageLimits, ModelSpec
+from appliance.services.detection import DetectionService
 from appliance.services.events import EventBus
 from appliance.services.metrics import Metrics
+from appliance.services.model_specs import ImageLimits, ModelSpec
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.serving import ServingService
 from appliance.services.supervision import Supervisor
 from appliance.services.telemetry import TelemetryService
 from appliance.systemd import SystemdNotifier
@@ -188,23 +191,25 @@ def test_supervisor_stops_pinging_while_a_worker_hangs(
     store = ConfigStore(tmp_path / "config.json")
     store.save(RuntimeConfig(cameras=[CameraConfig(id="stuck", name="Stuck", uri="demo://")]))
     source = HangingSource()
-    detection = DetectionService(
-        [ModelSpec.parse("demo")], OnnxRuntimeConfig(providers=("cpu",)), ImageLimits(10**7, 4)
-    )
-    events = EventBus()
-    cameras = CameraService(store, detection, events, source_factory=lambda _config: source)
-    telemetry = TelemetryService(events)
     config = OnnxRuntimeConfig(providers=("cpu",))
-    models = ModelService(ModelRepository(tmp_path / "models"), detection, cameras, events, config)
+    events = EventBus()
+    pipeline = Pipeline()
+    serving = ServingService([ModelSpec.parse("demo")], config, pipeline, store)
+    cameras = CameraService(
+        store, serving, pipeline, events, source_factory=lambda _config: source
+    )
+    telemetry = TelemetryService(events)
+    models = ModelService(ModelRepository(tmp_path / "models"), serving, cameras, events, config)
     services = Services(
-        detection,
-        DetectionRecorder(),
-        UploadLimits(1024),
-        cameras,
-        events,
-        Metrics(),
-        telemetry,
-        models,
+        serving=serving,
+        detection=DetectionService(serving, ImageLimits(10**7, 4)),
+        recorder=DetectionRecorder(),
+        uploads=UploadLimits(1024),
+        cameras=cameras,
+        events=events,
+        metrics=Metrics(),
+        telemetry=telemetry,
+        models=models,
     )
     notifier = SystemdNotifier(str(notify.path), watchdog_usec=200_000)
 

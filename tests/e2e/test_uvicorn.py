@@ -120,7 +120,7 @@ async def test_healthz_is_fast_while_detects_are_in_flight(server: Server, scene
                 response = await probe.get("/healthz")
                 latencies.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200
-                await asyncio.sleep(0.03)
+                await asyncio.sleep(0.15)  # over a second: requests finish in batches
             progress = len(answered) - done_before
             stop.set()
             await asyncio.gather(*workers)

@@ -19,7 +19,8 @@ from appliance.models.demo import demo_model_path
 from appliance.models.detector import Detector
 from appliance.pipeline.broadcast import Broadcaster
 from appliance.pipeline.camera import Backoff, CameraWorker
-from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.pipeline.feeds import CameraFeed, FeedPlan
+from appliance.pipeline.scheduler import InferenceWorker
 from appliance.sources import SourceOptions, open_source
 
 
@@ -103,8 +104,8 @@ def test_four_cameras_share_one_engine_and_none_starves(clip: Path, detector: De
             CameraFeed(
                 worker.camera_id,
                 worker.frames,
-                DetectParams(conf=0.3),
                 lambda p, s=sink: s.append(p.frame.frame_id),
+                FeedPlan(DetectParams(conf=0.3)),
             )
         )
         worker.start()
@@ -147,7 +148,7 @@ def test_the_next_frame_is_prepared_while_the_engine_runs(
     inference = InferenceWorker(detector)
     worker = file_worker(clip, realtime=False, lossless=True, on_frame=inference.notify)
     got: list[int] = []
-    inference.add(CameraFeed("cam", worker.frames, DetectParams(), lambda p: got.append(1)))
+    inference.add(CameraFeed("cam", worker.frames, lambda p: got.append(1)))
     worker.start()
     inference.start()
     try:
@@ -167,9 +168,8 @@ def test_fps_limit_is_honoured(clip: Path, detector: Detector) -> None:
         CameraFeed(
             "cam",
             worker.frames,
-            DetectParams(),
             lambda p: got.append(time.monotonic()),
-            fps_limit=4,
+            FeedPlan(DetectParams(), fps_limit=4),
         )
     )
     worker.start()
@@ -188,17 +188,15 @@ async def test_broadcast_encodes_once_for_all_viewers(clip: Path, detector: Dete
     broadcaster = Broadcaster("cam")
     inference = InferenceWorker(detector)
     worker = file_worker(clip, on_frame=inference.notify)
-    inference.add(CameraFeed("cam", worker.frames, DetectParams(), broadcaster.publish))
+    inference.add(CameraFeed("cam", worker.frames, broadcaster.publish))
     seen: list[dict[int, bytes]] = [{} for _ in range(10)]
 
     async def view(index: int) -> None:
-        version = 0
-        with broadcaster.watching(annotated=True):
-            while len(seen[index]) < 10:
-                got = await broadcaster.next_encoded(True, version)
-                assert got is not None
-                version, encoded = got
+        async with broadcaster.watch((True, False)) as viewer:
+            async for encoded in viewer:
                 seen[index][encoded.processed.frame.frame_id] = encoded.jpeg
+                if len(seen[index]) >= 10:
+                    break
 
     worker.start()
     inference.start()
@@ -224,7 +222,7 @@ def test_nothing_is_encoded_without_viewers(clip: Path, detector: Detector) -> N
     broadcaster = Broadcaster("cam")
     inference = InferenceWorker(detector)
     worker = file_worker(clip, on_frame=inference.notify)
-    inference.add(CameraFeed("cam", worker.frames, DetectParams(), broadcaster.publish))
+    inference.add(CameraFeed("cam", worker.frames, broadcaster.publish))
     worker.start()
     inference.start()
     try:

@@ -35,21 +35,23 @@ def processed_scene(frame_id: int) -> ProcessedFrame:
 async def test_preview_is_small_and_boxed_in_the_right_place():
     broadcaster = Broadcaster("cam")
     try:
-        with broadcaster.watching(True, preview=True), broadcaster.watching(True):
+        small_view, full_view = broadcaster.watch((True, True)), broadcaster.watch((True, False))
+        async with small_view as tiles, full_view as big:
             broadcaster.publish(processed_scene(1))
-            small = await broadcaster.next_encoded(True, 0, timeout=5, preview=True)
-            full = await broadcaster.next_encoded(True, 0, timeout=5)
+            small = await tiles.next(timeout=5)
+            full = await big.next(timeout=5)
         assert small is not None and full is not None
-        tile = cv2.imdecode(np.frombuffer(small[1].jpeg, np.uint8), cv2.IMREAD_COLOR)
-        large = cv2.imdecode(np.frombuffer(full[1].jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert small.jpeg is not None and full.jpeg is not None
+        tile = cv2.imdecode(np.frombuffer(small.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        large = cv2.imdecode(np.frombuffer(full.jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert tile.shape == (360, PREVIEW_WIDTH, 3)
         assert large.shape == (720, 1280, 3)
-        assert small[1].preview and not full[1].preview
+        assert small.preview and not full.preview
         # the box drawn on the preview sits where the full frame's box is, scaled by half
         shrunk = cv2.resize(large, (PREVIEW_WIDTH, 360), interpolation=cv2.INTER_AREA)
         difference = np.abs(tile.astype(int) - shrunk.astype(int)).mean()
         assert difference < 12, difference
-        assert len(small[1].jpeg) < len(full[1].jpeg) / 2
+        assert len(small.jpeg) < len(full.jpeg) / 2
     finally:
         broadcaster.close()
         broadcaster.join()
@@ -58,10 +60,10 @@ async def test_preview_is_small_and_boxed_in_the_right_place():
 async def test_preview_is_encoded_only_while_watched():
     broadcaster = Broadcaster("cam")
     try:
-        with broadcaster.watching(True):
+        async with broadcaster.watch((True, False)) as viewer:
             broadcaster.publish(processed_scene(1))
-            assert await broadcaster.next_encoded(True, 0, timeout=5) is not None
-        assert broadcaster.latest_encoded(True, preview=True) is None
+            assert await viewer.next(timeout=5) is not None
+        assert broadcaster.variants[(True, True)].peek()[1] is None
         assert broadcaster.encodes == 1
     finally:
         broadcaster.close()

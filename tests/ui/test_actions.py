@@ -35,6 +35,7 @@ async def test_add_a_camera_with_test_connection(dashboard: Dashboard, tmp_path:
     user = dashboard.user
     await user.open("/cameras")
     user.find(marker="add-camera").click()
+    await user.should_see(marker="camera-name")  # the form opens once the models are listed
     user.find(marker="camera-name").type("Front door")
     user.find(marker="camera-uri").type(f"file://{clip}")
     user.find(marker="camera-test").click()
@@ -53,6 +54,7 @@ async def test_a_bad_uri_shows_the_reason_and_adds_nothing(dashboard: Dashboard)
     user = dashboard.user
     await user.open("/cameras")
     user.find(marker="add-camera").click()
+    await user.should_see(marker="camera-name")  # the form opens once the models are listed
     user.find(marker="camera-name").type("Broken")
     user.find(marker="camera-uri").type("ftp://example/stream")
     user.find(marker="camera-save").click()
@@ -65,6 +67,7 @@ async def test_test_connection_to_a_dead_source_says_so(dashboard: Dashboard, tm
     user = dashboard.user
     await user.open("/cameras")
     user.find(marker="add-camera").click()
+    await user.should_see(marker="camera-uri")  # the form opens once the models are listed
     user.find(marker="camera-uri").type(f"file://{tmp_path}/missing.mp4")
     user.find(marker="camera-test").click()
     await _until(lambda: len(user.notify.messages) > 0)
@@ -83,18 +86,16 @@ async def test_camera_page_filters_apply(dashboard: Dashboard):
     classes = _only(dashboard, "classes")
     classes.value = ["cat"]  # what picking "cat" in the browser does
     await _until(lambda: dashboard.services.cameras.get("demo").config.classes == ["cat"])
-    feed = dashboard.services.cameras.broadcaster("demo")
+    (live,) = user.find(LiveView).elements
 
     def only_cats() -> bool:
-        frame = feed.latest_encoded(True)
-        found = frame.processed.result.detections if frame else []
+        found = live.frame.result.detections if live.frame else []
         return bool(found) and {d.label for d in found} == {"cat"}
 
     await _until(only_cats)
-    (live,) = user.find(LiveView).elements
     user.find(marker="boxes").click()
     assert live.annotate is False
-    await _until(lambda: live.refresh() or "annotate=0" in live.source)
+    await _until(lambda: "annotate=0" in live.source)
 
 
 async def test_upload_then_activate_a_model(dashboard: Dashboard, tmp_path: Path):
@@ -136,7 +137,7 @@ async def test_a_broken_upload_is_refused_with_the_reason(dashboard: Dashboard):
     await upload.handle_uploads([broken])
     await _until(lambda: len(user.notify.messages) > 0, timeout=60)
     assert not user.notify.contains("added"), user.notify.messages
-    assert [m.meta.name for m in dashboard.services.models.list()] == ["yolov3-tiny"]
+    assert [m.meta.name for m in await dashboard.services.models.list()] == ["yolov3-tiny"]
 
 
 async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
@@ -164,6 +165,7 @@ async def test_test_connection_only_reads_the_media_folders(dashboard: Dashboard
     user = dashboard.user
     await user.open("/cameras")
     user.find(marker="add-camera").click()
+    await user.should_see(marker="camera-uri")  # the form opens once the models are listed
     user.find(marker="camera-uri").type("file:///etc/passwd")
     user.find(marker="camera-test").click()
     await _until(lambda: len(user.notify.messages) > 0)

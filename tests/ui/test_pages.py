@@ -56,7 +56,6 @@ async def test_live_tile_follows_new_frames(dashboard: Dashboard):
     seen: list[str] = []
     with anyio.fail_after(20):
         while len(set(seen)) < 3:
-            live.refresh()
             if live.source and live.source not in seen:
                 seen.append(live.source)
             await anyio.sleep(0.1)

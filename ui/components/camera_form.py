@@ -33,11 +33,12 @@ class CameraForm:
         self,
         dash: Dashboard,
         on_saved: Callable[[], Awaitable[None] | None],
+        model_names: list[str],
         existing: CameraView | None = None,
     ) -> None:
         self._dash, self._on_saved, self._existing = dash, on_saved, existing
         config = existing.config if existing else None
-        models = [DEFAULT_MODEL, *[m.meta.name for m in dash.services.models.list()]]
+        models = [DEFAULT_MODEL, *model_names]
         with ui.dialog() as self.dialog, ui.card().classes("w-[560px] max-w-full gap-3"):
             ui.label("Edit camera" if existing else "Add a camera").classes("text-lg font-medium")
             self.name = ui.input("Name", value=config.name if config else "").mark("camera-name")

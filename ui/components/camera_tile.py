@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
 from appliance.errors import NotFoundError
-from appliance.services.cameras import LiveFrame
+from appliance.services.live import LiveFrame
 from ui import formatting
 from ui.components.live_view import LiveView
 from ui.context import Dashboard
@@ -24,7 +22,7 @@ class CameraTile:
         card.mark(f"tile-{camera_id}")
         with card:
             self.live = LiveView(
-                cameras.broadcaster(camera_id),
+                cameras,
                 camera_id,
                 fps=5,
                 preview=True,
@@ -56,18 +54,15 @@ class CameraTile:
         self.badge.props(f"color={formatting.state_color(state)}")
         self.rate.set_text(f"{formatting.fps(view.capture.fps_in)} in · {view.fps_out:.1f} out")
         self.age.set_text(formatting.age(view.capture.frame_age_s))
-        encoded = self.live.frame
-        latency = None
-        if encoded is not None:
-            latency = (encoded.encoded_mono - encoded.processed.frame.captured_mono) * 1000
-        self.latency.set_text(f"latency {formatting.ms(latency)}")
-        self._show_labels(encoded, view.inference_error)
+        frame = self.live.frame
+        self.latency.set_text(f"latency {formatting.ms(frame.latency_ms if frame else None)}")
+        self._show_labels(frame, view.inference_error)
 
-    def _show_labels(self, encoded: LiveFrame | None, error: str | None) -> None:
+    def _show_labels(self, frame: LiveFrame | None, error: str | None) -> None:
         counts: list[tuple[str, int]] = []
-        if encoded is not None and time.monotonic() - encoded.encoded_mono <= 5:
-            found = [d.label for d in encoded.processed.result.detections]
-            counts = formatting.label_counts(found)
+        age = self.live.frame_age_s()
+        if frame is not None and age is not None and age <= 5:
+            counts = formatting.label_counts([d.label for d in frame.result.detections])
         if (error, counts) == self._labels_shown:
             return  # rebuilding identical chips every second costs the server and the browser
         self._labels_shown = (error, counts)

@@ -21,7 +21,7 @@ STAGES = ("queue_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "encode_ms"
 RECENT = 30  # detections kept in the list
 
 
-def camera_page(dash: Dashboard, camera_id: str) -> None:
+async def camera_page(dash: Dashboard, camera_id: str) -> None:
     cameras = dash.services.cameras
     try:
         view = cameras.get(camera_id)
@@ -30,17 +30,16 @@ def camera_page(dash: Dashboard, camera_id: str) -> None:
             ui.label(f"There is no camera with id {camera_id!r}.")
             ui.button("Back to Live", on_click=lambda: ui.navigate.to("/"))
         return
+    labels = await _model_labels(dash, view)
     with page_frame(dash, view.config.name, "/"), ui.row().classes("w-full gap-4 items-start"):
         with ui.column().classes("flex-[3] min-w-[320px] gap-2"):
-            live = LiveView(
-                cameras.broadcaster(camera_id), camera_id, fps=15, url_for=dash.media_url
-            )
-            _controls(dash, live, view)
+            live = LiveView(cameras, camera_id, fps=15, url_for=dash.media_url)
+            _controls(dash, live, view, labels)
         with ui.column().classes("flex-[2] min-w-[280px] gap-4"):
             CameraFacts(cameras, camera_id, live)
 
 
-def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
+def _controls(dash: Dashboard, live: LiveView, view: CameraView, labels: list[str]) -> None:
     cameras = dash.services.cameras
     camera_id = view.config.id
     may_change = session.can(dash, Scope.OPERATOR)
@@ -60,7 +59,6 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
                 conf_label.set_text(f"Confidence ≥ {value:.2f}")
 
         slider.on("change", set_conf)  # on release, not for every step while dragging
-        labels = _model_labels(dash, view)
 
         async def set_classes() -> None:
             if not session.ensure(dash, Scope.OPERATOR):
@@ -83,10 +81,10 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView) -> None:
         _start_stop(dash, view)
 
 
-def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
+async def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
     name = view.config.model or dash.services.detection.default_model
     try:
-        return list(dash.services.models.get(name).meta.labels)
+        return list((await dash.services.models.get(name)).meta.labels)
     except NotFoundError:  # a model given on the command line is not in the repository
         return []
 
@@ -178,11 +176,11 @@ class CameraFacts:
 
     def _collect_detections(self) -> None:
         frame = self._live.frame
-        if frame is None or frame.processed.frame.frame_id == self._last_frame:
+        if frame is None or frame.frame_id == self._last_frame:
             return
-        self._last_frame = frame.processed.frame.frame_id
-        when = time.strftime("%H:%M:%S", time.localtime(frame.processed.frame.captured_at))
-        for index, d in enumerate(frame.processed.result.detections):
+        self._last_frame = frame.frame_id
+        when = time.strftime("%H:%M:%S", time.localtime(frame.captured_at))
+        for index, d in enumerate(frame.result.detections):
             key = f"{self._last_frame}-{index}"
             self._recent.appendleft(
                 {"key": key, "time": when, "label": d.label, "confidence": f"{d.confidence:.2f}"}

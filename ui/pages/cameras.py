@@ -33,11 +33,12 @@ def cameras_page(dash: Dashboard) -> None:
             if [_signature(view) for view in cameras.list()] != shown:
                 camera_list.refresh()
 
-        def add() -> None:
+        async def add() -> None:
             if not session.ensure(dash, Scope.OPERATOR):
                 return
+            models = await dash.services.models.names()
             with dialogs.clear():
-                CameraForm(dash, camera_list.refresh)
+                CameraForm(dash, camera_list.refresh, models)
 
         ui.button("Add camera", icon="add", on_click=add).mark("add-camera").set_enabled(
             session.can(dash, Scope.OPERATOR)
@@ -106,11 +107,12 @@ def _camera_row(dash: Dashboard, view: CameraView, refresh, dialogs: ui.element)
             for button in buttons:
                 button.props("flat round").set_enabled(may_change)
 
-        def edit() -> None:
+        async def edit() -> None:
             if not session.ensure(dash, Scope.OPERATOR):
                 return
+            models = await dash.services.models.names()
             with dialogs.clear():
-                CameraForm(dash, refresh, existing=view)
+                CameraForm(dash, refresh, models, existing=view)
 
 
 def _confirm(dialogs: ui.element, name: str, action) -> None:

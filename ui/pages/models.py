@@ -25,18 +25,19 @@ def model_name_from(filename: str) -> str:
     return name[:64] or "model"
 
 
-def models_page(dash: Dashboard) -> None:
+async def models_page(dash: Dashboard) -> None:
     with page_frame(dash, "Models", "/models"):
         dialogs = ui.element()
 
         @ui.refreshable
-        def model_list() -> None:
+        async def model_list() -> None:
+            views = await dash.services.models.list()  # reads the repository in a thread
             with ui.column().classes("w-full gap-2"):
-                for view in dash.services.models.list():
+                for view in views:
                     _model_card(dash, view, model_list.refresh, dialogs)
 
         _upload_card(dash, model_list.refresh, dialogs)
-        model_list()
+        await model_list()
         JobsPanel(dash.services.jobs, may_cancel=lambda: session.ensure(dash, Scope.ADMIN))
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated, Any, Protocol
 
 import anyio
@@ -16,9 +16,8 @@ from appliance.api.deps import CamerasDep
 from appliance.api.errors import close_with_error
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import FrameMessage
-from appliance.domain import ProcessedFrame
 from appliance.errors import ApplianceError, NotReadyError
-from appliance.services.cameras import LiveFeed
+from appliance.services.live import LiveFrame, LiveViewer
 
 router = APIRouter(prefix="/v1/cameras", tags=["streams"])
 BOUNDARY = "frame"
@@ -61,15 +60,12 @@ class _ViewerStream(StreamingResponse):
 async def snapshot(
     camera_id: str, cameras: CamerasDep, annotate: Annotate = True, preview: Preview = False
 ) -> Response:
-    broadcaster = cameras.broadcaster(camera_id)
     # 503 too_many_viewers when the camera is full
-    with broadcaster.admit(annotate, preview=preview):
-        after = broadcaster.start_version(annotate, preview=preview)
-        got = await broadcaster.next_encoded(annotate, after, timeout=5.0, preview=preview)
-    if got is None:
+    async with cameras.watch(camera_id, annotate, preview=preview) as viewer:
+        frame = await viewer.next(timeout=5.0)
+    if frame is None or frame.jpeg is None:
         raise NotReadyError(f"camera {camera_id!r} has no frame yet", retry_after=1.0)
-    frame = got[1]
-    headers = {"X-Frame-Id": str(frame.processed.frame.frame_id), "Cache-Control": "no-store"}
+    headers = {"X-Frame-Id": str(frame.frame_id), "Cache-Control": "no-store"}
     return Response(frame.jpeg, media_type="image/jpeg", headers=headers)
 
 
@@ -89,36 +85,25 @@ async def stream(
     fps: Annotated[float | None, Query(gt=0, le=60, description="Cap on frames per second")] = None,
     preview: Preview = False,
 ) -> StreamingResponse:
-    broadcaster = cameras.broadcaster(camera_id)
-    place = broadcaster.admit(annotate, preview=preview)  # refused here, before the 200 is sent
+    # admitted here, so a full camera is refused before the 200 is sent
+    viewer = cameras.watch(camera_id, annotate, preview=preview, fps=fps)
 
     async def parts() -> AsyncIterator[bytes]:
-        version, next_at = broadcaster.start_version(annotate, preview=preview), 0.0
-        with place:
-            while not broadcaster.closed:
-                got = await broadcaster.next_encoded(
-                    annotate, version, timeout=2.0, preview=preview
-                )
-                if got is None:
-                    continue
-                version, frame = got
-                yield _part(frame.jpeg)
-                broadcaster.record_delivery((time.monotonic() - frame.encoded_mono) * 1000)
-                if fps:
-                    next_at = max(next_at, time.monotonic()) + 1 / fps
-                    await anyio.sleep(max(0.0, next_at - time.monotonic()))
+        async with viewer:
+            async for frame in viewer:
+                yield _part(frame.jpeg or b"")
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return _ViewerStream(
-        place,
+        viewer,
         parts(),
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers=headers,
     )
 
 
-def _render(processed: ProcessedFrame) -> str:
-    return FrameMessage.of(processed).model_dump_json()
+def _render(frame: LiveFrame) -> str:
+    return FrameMessage.of(frame).model_dump_json()
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -135,20 +120,17 @@ async def camera_ws(
     annotate: Annotated[bool, Query()] = True,
 ) -> None:
     """Per processed frame: a JSON message, then (unless video=0) the JPEG as binary."""
-    broadcaster = cameras.broadcaster(camera_id)
+    cameras.get(camera_id)  # an unknown camera is refused before the socket is accepted
     await websocket.accept()
     try:
-        place = broadcaster.admit(annotate if video else None)
+        viewer = cameras.watch(camera_id, annotate if video else None)
     except ApplianceError as exc:
         await close_with_error(websocket, exc, TRY_AGAIN_LATER)
         return
-    with place:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(
-                _send_frames, websocket, broadcaster, video, annotate, tasks.cancel_scope
-            )
-            await _wait_for_close(websocket)
-            tasks.cancel_scope.cancel()
+    async with viewer, anyio.create_task_group() as tasks:
+        tasks.start_soon(_send_frames, websocket, viewer, tasks.cancel_scope)
+        await _wait_for_close(websocket)
+        tasks.cancel_scope.cancel()
 
 
 async def _wait_for_close(websocket: WebSocket) -> None:
@@ -156,38 +138,15 @@ async def _wait_for_close(websocket: WebSocket) -> None:
         pass  # this socket only sends; anything the client says is ignored
 
 
-async def _send_frames(
-    websocket: WebSocket, feed: LiveFeed, video: bool, annotate: bool, scope: anyio.CancelScope
-) -> None:
+async def _send_frames(websocket: WebSocket, viewer: LiveViewer, scope: anyio.CancelScope) -> None:
     try:
-        if video:
-            await _send_video(websocket, feed, annotate)
-        else:
-            await _send_metadata(websocket, feed)
+        async for frame in viewer:
+            await websocket.send_text(viewer.message(_render))
+            if frame.jpeg is not None:
+                await websocket.send_bytes(frame.jpeg)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client left
-    if feed.closed:
-        await websocket.close(code=1001, reason="camera removed or server stopping")
+    if viewer.ended:
+        with suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.close(code=1001, reason="camera removed or server stopping")
     scope.cancel()
-
-
-async def _send_video(websocket: WebSocket, feed: LiveFeed, annotate: bool) -> None:
-    # the viewer's place (admitted by the route) has asked the encoder for frames
-    version = feed.start_version(annotate)
-    while not feed.closed:
-        got = await feed.next_encoded(annotate, version)
-        if got is None:
-            continue
-        version, encoded = got
-        await websocket.send_text(feed.message(encoded.processed, _render))
-        await websocket.send_bytes(encoded.jpeg)
-        feed.record_delivery((time.monotonic() - encoded.encoded_mono) * 1000)
-
-
-async def _send_metadata(websocket: WebSocket, feed: LiveFeed) -> None:
-    version = 0
-    while not feed.closed:
-        got = await feed.next_processed(version)
-        if got is not None:
-            version, processed = got
-            await websocket.send_text(feed.message(processed, _render))

@@ -91,7 +91,7 @@ class SwapReportOut(Schema):
 
 @router.get("", response_model=ModelList, summary="Models in the repository")
 async def list_models(models: ModelsDep) -> ModelList:
-    return ModelList(models=[ModelOut.of(v) for v in models.list()])
+    return ModelList(models=[ModelOut.of(v) for v in await models.list()])
 
 
 @router.post(
@@ -130,7 +130,7 @@ async def upload_model(request: Request, models: ModelsDep, services: ServicesDe
 
 @router.get("/{name}", response_model=ModelOut, responses=_ERRORS, summary="One model")
 async def get_model(name: str, models: ModelsDep) -> ModelOut:
-    return ModelOut.of(models.get(name))
+    return ModelOut.of(await models.get(name))
 
 
 @router.delete("/{name}", status_code=204, responses=_ERRORS, summary="Delete an unused model")

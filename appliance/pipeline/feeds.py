@@ -1,0 +1,123 @@
+"""What an inference worker takes in: camera feeds and detect requests, one item an image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from appliance.domain import DetectionResult, DetectParams, Frame, ProcessedFrame
+from appliance.errors import ApplianceError, InferenceError
+from appliance.models.detector import DecodedImage, EngineOutput, PreparedBatch
+from appliance.pipeline.latest import LatestSlot
+
+if TYPE_CHECKING:
+    from appliance.pipeline.scheduler import DetectRequest
+
+FrameSink = Callable[[ProcessedFrame], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """How a camera's frames are inferred. Replaced whole by a retune, never changed in
+    part, so the worker thread reads a consistent plan with one attribute read."""
+
+    params: DetectParams = field(default_factory=DetectParams)
+    fps_limit: float | None = None
+
+
+@dataclass(eq=False)
+class CameraFeed:
+    """One camera as its inference worker sees it: the newest frames, where results go and
+    the plan. `last_version`, `next_due` and `failing` belong to the worker thread."""
+
+    camera_id: str
+    frames: LatestSlot[Frame]
+    sink: FrameSink
+    plan: FeedPlan = field(default_factory=FeedPlan)
+    last_version: int = 0
+    next_due: float = 0.0
+    failing: bool = False  # the last frame failed: the next good one clears the error
+
+
+class Item(Protocol):
+    """One image of a batch, and where its result goes."""
+
+    @property
+    def image(self) -> DecodedImage: ...
+
+    @property
+    def params(self) -> DetectParams: ...
+
+    def deliver(self, result: DetectionResult, engine_started: float) -> None: ...
+
+    def fail(self, exc: BaseException) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CameraItem:
+    feed: CameraFeed
+    frame: Frame
+    plan: FeedPlan
+
+    @property
+    def image(self) -> DecodedImage:
+        return DecodedImage(self.frame.pixels)
+
+    @property
+    def params(self) -> DetectParams:
+        return self.plan.params
+
+    def deliver(self, result: DetectionResult, engine_started: float) -> None:
+        t = result.timings
+        waited_ms = (engine_started - self.frame.captured_mono) * 1000 - t.preprocess_ms
+        stages = {
+            # from capture (when read() returned the frame) to the engine, less
+            # preprocessing: waiting to be picked, and for the engine to be free
+            "queue_ms": round(waited_ms, 3),
+            "preprocess_ms": t.preprocess_ms,
+            "infer_ms": t.infer_ms,
+            "postprocess_ms": t.postprocess_ms,
+        }
+        self.feed.sink(ProcessedFrame(self.frame, result, stages))
+
+    def fail(self, exc: BaseException) -> None:
+        """The worker reports a camera's failures (once per change), not each item."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestItem:
+    request: DetectRequest
+    index: int
+
+    @property
+    def image(self) -> DecodedImage:
+        return self.request.images[self.index]
+
+    @property
+    def params(self) -> DetectParams:
+        return self.request.params
+
+    def deliver(self, result: DetectionResult, engine_started: float) -> None:
+        request = self.request
+        request.results[self.index] = result
+        request.remaining -= 1  # only the worker thread counts
+        if request.remaining == 0 and not request.answer.done():
+            request.answer.set_result(list(request.results))  # type: ignore[arg-type]
+
+    def fail(self, exc: BaseException) -> None:
+        if self.request.answer.done():
+            return
+        if not isinstance(exc, ApplianceError):
+            exc = InferenceError(f"{type(exc).__name__}: {exc}")
+        self.request.answer.set_exception(exc)
+
+
+@dataclass
+class Batch:
+    """Items of one engine run, from preprocessing to delivery."""
+
+    items: list[Item]
+    prepared: PreparedBatch
+    answer: Future[EngineOutput] = field(default_factory=Future)

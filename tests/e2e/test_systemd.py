@@ -195,9 +195,7 @@ def test_supervisor_stops_pinging_while_a_worker_hangs(
     events = EventBus()
     pipeline = Pipeline()
     serving = ServingService([ModelSpec.parse("demo")], config, pipeline, store)
-    cameras = CameraService(
-        store, serving, pipeline, events, source_factory=lambda _config: source
-    )
+    cameras = CameraService(store, serving, pipeline, events, source_factory=lambda _config: source)
     telemetry = TelemetryService(events)
     models = ModelService(ModelRepository(tmp_path / "models"), serving, cameras, events, config)
     services = Services(

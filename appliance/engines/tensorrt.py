@@ -15,13 +15,25 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
+from appliance.engines.base import EngineConfigBase
 from appliance.engines.tensorrt_types import Buffer, DeviceRuntime, IoTensor
 from appliance.errors import InferenceError, ModelLoadError, UnsupportedModelError
 
 MAX_PLANS = 4  # buffer sets kept for distinct input shapes (batch sizes) before the oldest goes
+
+
+class TensorRTConfig(EngineConfigBase):
+    """How a serialized TensorRT engine is run (GPU 0; how it was built is in its file)."""
+
+    type: Literal["tensorrt"] = "tensorrt"
+    max_plans: int = Field(
+        MAX_PLANS, ge=1, description="Buffer sets kept for distinct batch sizes."
+    )
 
 
 @dataclass
@@ -131,7 +143,17 @@ class TensorRTEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path, metadata: Mapping[str, str] | None = None) -> TensorRTEngine:
+    def open(
+        cls, source: Path | str, config: TensorRTConfig, metadata: Mapping[str, str] | None
+    ) -> TensorRTEngine:
+        """The registry's way in: `metadata` (labels…) comes from the ONNX model it was built
+        from, since an engine file carries none."""
+        return cls.load(Path(source), metadata, max_plans=config.max_plans)
+
+    @classmethod
+    def load(
+        cls, path: Path, metadata: Mapping[str, str] | None = None, *, max_plans: int = MAX_PLANS
+    ) -> TensorRTEngine:
         """Deserialize `path` on GPU 0 (imports tensorrt and pycuda now, not before)."""
         if not path.is_file():
             raise ModelLoadError(f"engine file {path} does not exist")
@@ -143,7 +165,7 @@ class TensorRTEngine:
             ) from exc
         runtime = CudaRuntime.open(path)
         try:
-            return cls(runtime, runtime.device_name, metadata)
+            return cls(runtime, runtime.device_name, metadata, max_plans=max_plans)
         except BaseException:
             runtime.close()
             raise

@@ -5,7 +5,6 @@ background thread; this module knows nothing of jobs beyond `progress` and `canc
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -182,7 +181,7 @@ class EngineBuilder:
         )
         _stop_if(cancelled)
         progress(0.92, "checking the engine against ONNX Runtime")
-        config = dataclasses.replace(self._config, providers=("cpu",))
+        config = self._config.model_copy(update={"providers": ("cpu",)})
         with _loaded(request.onnx, config) as reference:
             metadata = dict(reference.metadata)
             engine = TensorRTEngine.load(staging / "model.engine", metadata)
@@ -252,7 +251,7 @@ def _slug(*parts: str) -> str:
 
 def _without_tensorrt(config: OnnxRuntimeConfig) -> OnnxRuntimeConfig:
     providers = tuple(p for p in config.providers if p != "tensorrt") or ("cpu",)
-    return dataclasses.replace(config, providers=providers)
+    return config.model_copy(update={"providers": providers})
 
 
 def _stop_if(cancelled: Callable[[], bool]) -> None:

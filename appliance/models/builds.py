@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from appliance.engines.base import Engine, TensorSpec
-from appliance.engines.onnxruntime import OnnxRuntimeConfig, OnnxRuntimeEngine, optimize_onnx
+from appliance.engines.onnxruntime import OnnxRuntimeConfig, optimize_onnx
 from appliance.engines.platform import Platform, probe_platform
+from appliance.engines.registry import open_engine
+from appliance.engines.tensorrt import TensorRTConfig
 from appliance.errors import (
     BackendUnavailableError,
     BuildCancelledError,
@@ -165,7 +167,6 @@ class EngineBuilder:
         progress: Progress,
         cancelled: Callable[[], bool],
     ) -> BuildOutput:
-        from appliance.engines.tensorrt import TensorRTEngine
         from appliance.engines.tensorrt_build import build_engine  # GPU machines only
 
         progress(0.02, "parsing the ONNX model")
@@ -184,7 +185,7 @@ class EngineBuilder:
         config = self._config.model_copy(update={"providers": ("cpu",)})
         with _loaded(request.onnx, config) as reference:
             metadata = dict(reference.metadata)
-            engine = TensorRTEngine.load(staging / "model.engine", metadata)
+            engine = open_engine(TensorRTConfig(), staging / "model.engine", metadata=metadata)
             try:
                 check = _compare(reference, engine, batch=min(2, built.max_batch))
             finally:
@@ -194,9 +195,9 @@ class EngineBuilder:
 
 
 @contextmanager
-def _loaded(path: Path, config: OnnxRuntimeConfig) -> Iterator[OnnxRuntimeEngine]:
+def _loaded(path: Path, config: OnnxRuntimeConfig) -> Iterator[Engine]:
     """An ONNX Runtime engine for the length of a `with` block."""
-    engine = OnnxRuntimeEngine.load(path, config)
+    engine = open_engine(config, path)
     try:
         yield engine
     finally:

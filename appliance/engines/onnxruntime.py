@@ -6,13 +6,13 @@ import contextlib
 import ctypes
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from appliance.engines.base import TensorSpec
+from appliance.engines.base import EngineConfigBase, TensorSpec
 from appliance.errors import InferenceError, ModelLoadError, UnsupportedModelError
 
 ProviderName = Literal["tensorrt", "cuda", "cpu"]
@@ -24,14 +24,20 @@ PROVIDERS: dict[str, str] = {
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
 
 
-@dataclass(frozen=True)
-class OnnxRuntimeConfig:
+class OnnxRuntimeConfig(EngineConfigBase):
     """`providers` in order of preference; those this onnxruntime build lacks are skipped."""
 
-    providers: Sequence[ProviderName] = ("tensorrt", "cuda", "cpu")
-    intra_op_threads: int = 0  # 0: ONNX Runtime's choice (one per physical core)
-    inter_op_threads: int = 0
-    cache_dir: Path | None = None  # TensorRT EP engine and timing caches
+    type: Literal["onnxruntime"] = "onnxruntime"
+    providers: tuple[ProviderName, ...] = Field(
+        ("tensorrt", "cuda", "cpu"), description="Execution providers in order of preference."
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="Threads inside one operator; 0: one per physical core."
+    )
+    inter_op_threads: int = Field(0, ge=0, description="Threads across operators; 0: default.")
+    cache_dir: Path | None = Field(
+        None, description="Where the TensorRT execution provider caches engines and timings."
+    )
 
 
 def import_onnxruntime() -> Any:
@@ -67,6 +73,14 @@ class OnnxRuntimeEngine:
         self.outputs = tuple(_spec(arg) for arg in session.get_outputs())
         self.metadata: Mapping[str, str] = dict(session.get_modelmeta().custom_metadata_map)
         self._input_name = self.inputs[0].name
+
+    @classmethod
+    def open(
+        cls, source: Path | str, config: OnnxRuntimeConfig, metadata: Mapping[str, str] | None
+    ) -> OnnxRuntimeEngine:
+        """The registry's way in; an ONNX file carries its own metadata, so `metadata` is
+        not used."""
+        return cls.load(Path(source), config)
 
     @classmethod
     def load(cls, path: Path, config: OnnxRuntimeConfig) -> OnnxRuntimeEngine:

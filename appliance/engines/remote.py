@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
+from pydantic import Field
 
-from appliance.engines.base import TensorSpec
+from appliance.engines.base import EngineConfigBase, TensorSpec
 from appliance.errors import InferenceError, ModelLoadError
 
 SCHEME = "triton"
@@ -22,6 +24,13 @@ _DTYPES = {
 }  # fmt: skip
 _DATATYPES = {v: k for k, v in _DTYPES.items()}
 T = TypeVar("T")
+
+
+class RemoteConfig(EngineConfigBase):
+    """How to reach a model on an inference server; which model is the URI opened."""
+
+    type: Literal["remote"] = "remote"
+    timeout_s: float = Field(30.0, gt=0, description="Connect and network timeout, seconds.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,15 @@ class RemoteEngine:
         self.metadata: Mapping[str, str] = dict(parameters)
         self._client = client
         self._calls = calls
+
+    @classmethod
+    def open(
+        cls, source: Path | str, config: RemoteConfig, metadata: Mapping[str, str] | None
+    ) -> RemoteEngine:
+        """The registry's way in: `source` is a `triton://` URI; labels come from the server."""
+        if isinstance(source, Path):
+            raise ModelLoadError(f"a remote engine opens a {SCHEME}:// URI, not the file {source}")
+        return cls.connect(source, timeout_s=config.timeout_s)
 
     @classmethod
     def connect(cls, uri: str, *, timeout_s: float = 30.0) -> RemoteEngine:

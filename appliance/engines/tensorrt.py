@@ -1,11 +1,11 @@
 """TensorRT backend: a serialized engine (`.engine`/`.plan`) run through TensorRT's name-based
 I/O tensor API, with pinned host and device buffers allocated once per input shape.
 
-The bookkeeping (which shapes need which buffers, dtype mapping, reuse, splitting a batch
+The bookkeeping (which shapes need which buffers, reuse, splitting a batch
 over the engine's optimization profile) lives here and talks to TensorRT and CUDA only
-through `DeviceRuntime`, a narrow seam: `tensorrt_cuda.py` implements it on a GPU, and the
-tests implement it with numpy where no GPU exists. tensorrt and pycuda are imported only
-when an engine is loaded.
+through `DeviceRuntime` (tensorrt_types.py), a narrow seam: `tensorrt_cuda.py` implements it
+on a GPU, and the tests implement it with numpy where no GPU exists. tensorrt and pycuda are
+imported only when an engine is loaded.
 """
 
 from __future__ import annotations
@@ -15,85 +15,25 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from appliance.engines.base import Dim, TensorSpec
+from appliance.engines.base import EngineConfigBase
+from appliance.engines.tensorrt_types import Buffer, DeviceRuntime, IoTensor
 from appliance.errors import InferenceError, ModelLoadError, UnsupportedModelError
 
-# TensorRT's DataType names (`trt.DataType.X.name`) → numpy dtypes. BF16, FP8, FP4 and INT4
-# have no numpy type: an engine with such I/O tensors is refused at load.
-TRT_DTYPES: dict[str, str] = {
-    "FLOAT": "float32",
-    "HALF": "float16",
-    "INT8": "int8",
-    "UINT8": "uint8",
-    "INT32": "int32",
-    "INT64": "int64",
-    "BOOL": "bool",
-}
 MAX_PLANS = 4  # buffer sets kept for distinct input shapes (batch sizes) before the oldest goes
 
 
-def numpy_dtype(trt_name: str) -> str:
-    """The numpy dtype of a TensorRT DataType name, or UnsupportedModelError."""
-    try:
-        return TRT_DTYPES[trt_name.removeprefix("DataType.")]
-    except KeyError:
-        raise UnsupportedModelError(f"TensorRT type {trt_name} has no numpy equivalent") from None
+class TensorRTConfig(EngineConfigBase):
+    """How a serialized TensorRT engine is run (GPU 0; how it was built is in its file)."""
 
-
-@dataclass(frozen=True)
-class IoTensor:
-    """One I/O tensor of an engine. `shape` has -1 where the engine accepts any size;
-    `batch_range` is the first profile's (min, max) for the batch dimension of inputs."""
-
-    name: str
-    is_input: bool
-    shape: tuple[int, ...]
-    dtype: str
-    batch_range: tuple[int, int] | None = None
-
-    @property
-    def spec(self) -> TensorSpec:
-        dims: tuple[Dim, ...] = tuple(d if d >= 0 else None for d in self.shape)
-        return TensorSpec(self.name, dims, self.dtype)
-
-
-@dataclass
-class Buffer:
-    """Pinned host memory and its device twin. `handle` is what the runtime frees."""
-
-    host: np.ndarray
-    device: int
-    handle: Any = None
-
-
-class DeviceRuntime(Protocol):
-    """What TensorRTEngine needs from TensorRT and CUDA; every call makes the CUDA context
-    current for its own duration (the engine is used from several threads)."""
-
-    def tensors(self) -> Sequence[IoTensor]: ...
-
-    def output_shapes(self, input_shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple]:
-        """Set the input shapes on the execution context; the output shapes they give."""
-        ...
-
-    def allocate(self, shape: tuple[int, ...], dtype: str) -> Buffer: ...
-
-    def free(self, buffer: Buffer) -> None: ...
-
-    def run(
-        self,
-        input_shapes: Mapping[str, tuple[int, ...]],
-        inputs: Mapping[str, Buffer],
-        outputs: Mapping[str, Buffer],
-    ) -> None:
-        """Bind the buffers, copy inputs to the device, execute, copy outputs back, wait."""
-        ...
-
-    def close(self) -> None: ...
+    type: Literal["tensorrt"] = "tensorrt"
+    max_plans: int = Field(
+        MAX_PLANS, ge=1, description="Buffer sets kept for distinct batch sizes."
+    )
 
 
 @dataclass
@@ -203,7 +143,17 @@ class TensorRTEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path, metadata: Mapping[str, str] | None = None) -> TensorRTEngine:
+    def open(
+        cls, source: Path | str, config: TensorRTConfig, metadata: Mapping[str, str] | None
+    ) -> TensorRTEngine:
+        """The registry's way in: `metadata` (labels…) comes from the ONNX model it was built
+        from, since an engine file carries none."""
+        return cls.load(Path(source), metadata, max_plans=config.max_plans)
+
+    @classmethod
+    def load(
+        cls, path: Path, metadata: Mapping[str, str] | None = None, *, max_plans: int = MAX_PLANS
+    ) -> TensorRTEngine:
         """Deserialize `path` on GPU 0 (imports tensorrt and pycuda now, not before)."""
         if not path.is_file():
             raise ModelLoadError(f"engine file {path} does not exist")
@@ -215,7 +165,7 @@ class TensorRTEngine:
             ) from exc
         runtime = CudaRuntime.open(path)
         try:
-            return cls(runtime, runtime.device_name, metadata)
+            return cls(runtime, runtime.device_name, metadata, max_plans=max_plans)
         except BaseException:
             runtime.close()
             raise

@@ -17,7 +17,7 @@ import numpy as np
 import pycuda.driver as cuda
 import tensorrt as trt
 
-from appliance.engines.tensorrt import Buffer, IoTensor, numpy_dtype
+from appliance.engines.tensorrt_types import Buffer, IoTensor, numpy_dtype
 from appliance.errors import InferenceError, ModelLoadError
 
 _LOGGER = trt.Logger(trt.Logger.WARNING)

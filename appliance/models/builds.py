@@ -5,7 +5,6 @@ background thread; this module knows nothing of jobs beyond `progress` and `canc
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from appliance.engines.base import Engine, TensorSpec
-from appliance.engines.onnxruntime import OnnxRuntimeConfig, OnnxRuntimeEngine, optimize_onnx
+from appliance.engines.onnxruntime import OnnxRuntimeConfig, optimize_onnx
 from appliance.engines.platform import Platform, probe_platform
+from appliance.engines.registry import open_engine
+from appliance.engines.tensorrt import TensorRTConfig
 from appliance.errors import (
     BackendUnavailableError,
     BuildCancelledError,
@@ -166,7 +167,6 @@ class EngineBuilder:
         progress: Progress,
         cancelled: Callable[[], bool],
     ) -> BuildOutput:
-        from appliance.engines.tensorrt import TensorRTEngine
         from appliance.engines.tensorrt_build import build_engine  # GPU machines only
 
         progress(0.02, "parsing the ONNX model")
@@ -182,10 +182,10 @@ class EngineBuilder:
         )
         _stop_if(cancelled)
         progress(0.92, "checking the engine against ONNX Runtime")
-        config = dataclasses.replace(self._config, providers=("cpu",))
+        config = self._config.model_copy(update={"providers": ("cpu",)})
         with _loaded(request.onnx, config) as reference:
             metadata = dict(reference.metadata)
-            engine = TensorRTEngine.load(staging / "model.engine", metadata)
+            engine = open_engine(TensorRTConfig(), staging / "model.engine", metadata=metadata)
             try:
                 check = _compare(reference, engine, batch=min(2, built.max_batch))
             finally:
@@ -195,9 +195,9 @@ class EngineBuilder:
 
 
 @contextmanager
-def _loaded(path: Path, config: OnnxRuntimeConfig) -> Iterator[OnnxRuntimeEngine]:
+def _loaded(path: Path, config: OnnxRuntimeConfig) -> Iterator[Engine]:
     """An ONNX Runtime engine for the length of a `with` block."""
-    engine = OnnxRuntimeEngine.load(path, config)
+    engine = open_engine(config, path)
     try:
         yield engine
     finally:
@@ -252,7 +252,7 @@ def _slug(*parts: str) -> str:
 
 def _without_tensorrt(config: OnnxRuntimeConfig) -> OnnxRuntimeConfig:
     providers = tuple(p for p in config.providers if p != "tensorrt") or ("cpu",)
-    return dataclasses.replace(config, providers=providers)
+    return config.model_copy(update={"providers": providers})
 
 
 def _stop_if(cancelled: Callable[[], bool]) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from appliance.domain import Detection, DetectionResult, DetectParams, ModelRef, StageTimings
-from appliance.engines.base import Engine
+from appliance.engines.base import Engine, EngineConfigBase
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
-from appliance.engines.registry import load_engine
-from appliance.engines.remote import RemoteEngine
+from appliance.engines.registry import file_engine_config, open_engine
+from appliance.engines.remote import RemoteConfig, RemoteModel
 from appliance.errors import InferenceError, ModelClosedError, UnsupportedModelError
 from appliance.models.decode import (
     DEFAULT_FILL,
@@ -89,6 +89,22 @@ class Detector:
         self._idle = threading.Condition()
 
     @classmethod
+    def open(
+        cls,
+        name: str,
+        config: EngineConfigBase,
+        source: Path | str,
+        *,
+        version: str | None = None,
+        note: str | None = None,
+    ) -> Detector:
+        """`source` (a model file, or a URI for remote engines) on the engine type `config`
+        belongs to, opened through the registry. Its version: `version`, else the file's
+        (a URI has none: "remote")."""
+        engine = open_engine(config, source)
+        return cls._adopt(name, engine, source if isinstance(source, Path) else None, version, note)
+
+    @classmethod
     def load(
         cls,
         name: str,
@@ -98,28 +114,28 @@ class Detector:
     ) -> Detector:
         """The model at `path` on the engine `selector` picks (none: by the file's suffix).
         Its version is the ONNX file's, whichever artifact of it the engine runs."""
-        note, digest = None, None
         if selector is None:
-            engine = load_engine(path, config)
-        else:
-            engine, selection = selector.load(path)
-            note, digest = selection.note, selection.onnx_sha256  # read once, not twice
-        try:
-            labels = resolve_labels(engine.metadata, path)
-            version = digest[:12] if digest else file_version(path)
-            return cls(ModelRef(name, version), engine, labels, path, note)
-        except Exception:
-            engine.close()
-            raise
+            return cls.open(name, file_engine_config(path, config), path)
+        engine, selection = selector.load(path)
+        digest = selection.onnx_sha256  # read once by the selector, not twice
+        return cls._adopt(name, engine, path, digest[:12] if digest else None, selection.note)
 
     @classmethod
     def connect(cls, name: str, uri: str) -> Detector:
         """A model served elsewhere over the Open Inference Protocol (`triton://…`)."""
-        engine = RemoteEngine.connect(uri)
+        version = RemoteModel.parse(uri).version or "remote"
+        return cls.open(name, RemoteConfig(), uri, version=version, note=f"remote, {uri}")
+
+    @classmethod
+    def _adopt(
+        cls, name: str, engine: Engine, path: Path | None, version: str | None, note: str | None
+    ) -> Detector:
+        """A detector around an opened engine; the engine is closed if that fails."""
         try:
-            labels = resolve_labels(engine.metadata, None)
-            version = engine.target.version or "remote"
-            return cls(ModelRef(name, version), engine, labels, None, f"remote, {uri}")
+            labels = resolve_labels(engine.metadata, path)
+            if version is None:
+                version = file_version(path) if path is not None else "remote"
+            return cls(ModelRef(name, version), engine, labels, path, note)
         except Exception:
             engine.close()
             raise

@@ -18,9 +18,10 @@ from typing import Literal
 from loguru import logger
 
 from appliance.engines.base import Engine
-from appliance.engines.onnxruntime import OnnxRuntimeConfig, OnnxRuntimeEngine
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.platform import Platform, probe_platform
-from appliance.engines.tensorrt import TensorRTEngine
+from appliance.engines.registry import open_engine
+from appliance.engines.tensorrt import TensorRTConfig
 from appliance.errors import ApplianceError, BackendUnavailableError, ModelLoadError
 from appliance.models.builds import onnxruntime_identity, tensorrt_identity
 from appliance.models.engine_cache import EngineCache
@@ -39,16 +40,22 @@ class Selection:
 
 
 class EngineSelector:
+    """Opens every engine it picks through the registry (`open_engine`), configured by
+    `config` (ONNX Runtime) and `tensorrt` (TensorRT engines from the cache)."""
+
     def __init__(
         self,
         config: OnnxRuntimeConfig,
         choice: EngineChoice = "auto",
         cache: EngineCache | None = None,
         probe: Callable[[], Platform] = probe_platform,
+        *,
+        tensorrt: TensorRTConfig | None = None,
     ) -> None:
         if choice not in ENGINE_CHOICES:
             raise ModelLoadError(f"unknown engine {choice!r}; use one of {ENGINE_CHOICES}")
         self.config = config
+        self.tensorrt = tensorrt or TensorRTConfig()
         self.choice = choice
         self._cache = cache
         self._probe = probe
@@ -80,7 +87,7 @@ class EngineSelector:
                 raise ModelLoadError(f"{path.name}: {reason}")
             return None, None, reason
         try:
-            engine = TensorRTEngine.load(entry.path, entry.meta.model_metadata)
+            engine = open_engine(self.tensorrt, entry.path, metadata=entry.meta.model_metadata)
         except ApplianceError as exc:
             if self.choice == "tensorrt":
                 raise
@@ -97,12 +104,12 @@ class EngineSelector:
             entry = self._cache.find(self._sha256(path), "onnxruntime", *identity)
         if entry is not None:
             try:
-                engine = OnnxRuntimeEngine.load(entry.path, self.config)
+                engine = open_engine(self.config, entry.path)
             except ApplianceError as exc:
                 logger.warning("cached graph {} did not load: {}", entry.path, exc.message)
                 entry = None
         if entry is None:
-            engine = OnnxRuntimeEngine.load(path, self.config)
+            engine = open_engine(self.config, path)
         note = f"ONNX Runtime on {engine.device}"
         if entry is not None:
             note += " with its optimised graph from the cache"

@@ -15,12 +15,8 @@ from helpers import compose_scene, inside
 
 from appliance.domain import DetectParams, ModelRef
 from appliance.engines.onnxruntime import OnnxRuntimeConfig, OnnxRuntimeEngine
-from appliance.engines.tensorrt import (
-    Buffer,
-    IoTensor,
-    TensorRTEngine,
-    numpy_dtype,
-)
+from appliance.engines.tensorrt import TensorRTEngine
+from appliance.engines.tensorrt_types import Buffer, IoTensor, numpy_dtype
 from appliance.errors import InferenceError, UnsupportedModelError
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import DecodedImage, Detector

@@ -21,17 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test scene: real photos with known objects
-
-from helpers import compose_scene, start_server  # noqa: E402
-
-from appliance.domain import DetectParams  # noqa: E402
-from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
-from appliance.imaging import decode_image  # noqa: E402
-from appliance.models.decode import letterbox, to_tensor  # noqa: E402
-from appliance.models.demo import demo_model_path  # noqa: E402
-from appliance.models.detector import DecodedImage, Detector  # noqa: E402
+from appliance.devtools.scene import compose_scene
+from appliance.devtools.server import start_server
+from appliance.domain import DetectParams
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.imaging import decode_image
+from appliance.models.decode import letterbox, to_tensor
+from appliance.models.demo import demo_model_path
+from appliance.models.detector import DecodedImage, Detector
 
 
 def summarise(name: str, latencies_ms: list[float], elapsed_s: float) -> dict[str, float | str]:

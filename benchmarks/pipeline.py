@@ -37,19 +37,16 @@ import numpy as np
 import websockets
 from loguru import logger
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test scene and clip writer: real photos
-
-from helpers import rss_mb, start_server, write_clip  # noqa: E402
-
-from appliance.domain import DetectParams  # noqa: E402
-from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
-from appliance.models.demo import demo_model_path  # noqa: E402
-from appliance.models.detector import Detector  # noqa: E402
-from appliance.pipeline.broadcast import Broadcaster  # noqa: E402
-from appliance.pipeline.camera import CameraWorker  # noqa: E402
-from appliance.pipeline.scheduler import CameraFeed, InferenceWorker  # noqa: E402
-from appliance.sources import SourceOptions, open_source  # noqa: E402
+from appliance.devtools.clip import write_clip
+from appliance.devtools.server import rss_mb, start_server
+from appliance.domain import DetectParams
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.models.demo import demo_model_path
+from appliance.models.detector import Detector
+from appliance.pipeline.broadcast import Broadcaster
+from appliance.pipeline.camera import CameraWorker
+from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.sources import SourceOptions, open_source
 
 
 def raw_engine(detector: Detector, seconds: float) -> tuple[float, list[float]]:

@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +23,10 @@ from pathlib import Path
 import httpx
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from helpers import compose_scene, rss_mb, second_model, start_server, write_clip  # noqa: E402
+from appliance.devtools.clip import write_clip
+from appliance.devtools.models import second_model
+from appliance.devtools.scene import compose_scene
+from appliance.devtools.server import rss_mb, start_server
 
 QUIET = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
 

@@ -23,7 +23,6 @@ import argparse
 import json
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,10 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from helpers import start_server  # noqa: E402
+from appliance.devtools.server import start_server
 
 CAMERAS = [
     {"id": f"cam{i}", "name": f"Camera {i}", "uri": "demo://", "capture_fps": 10} for i in range(8)

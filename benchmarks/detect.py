@@ -4,7 +4,10 @@
 
 Everything runs in one invocation so the ratios compare like with like on a noisy machine.
 Targets (issue 2, 2-core CPU): HTTP p50 overhead over the in-process path <= 3 ms, and
-8-client HTTP throughput >= 0.9 x the in-process path's.
+8-client HTTP throughput >= 0.9 x the in-process path's. Then (issue 14) the same overhead
+with a camera running too: a demo camera shares the engine with the detect requests, in the
+service (a camera in its saved configuration) and in-process (wired as the service wires
+one nobody watches); target <= 3 ms.
 """
 
 from __future__ import annotations
@@ -18,20 +21,26 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test scene: real photos with known objects
+from loguru import logger
 
-from helpers import compose_scene, start_server  # noqa: E402
+from appliance.devtools.scene import compose_scene
+from appliance.devtools.server import start_server
+from appliance.domain import DetectParams
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.imaging import decode_image
+from appliance.models.decode import letterbox, to_tensor
+from appliance.models.demo import demo_model_path
+from appliance.models.detector import DecodedImage, Detector
+from appliance.pipeline.broadcast import Broadcaster
+from appliance.pipeline.camera import CameraWorker
+from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.sources import SourceOptions, open_source
 
-from appliance.domain import DetectParams  # noqa: E402
-from appliance.engines.onnxruntime import OnnxRuntimeConfig  # noqa: E402
-from appliance.imaging import decode_image  # noqa: E402
-from appliance.models.decode import letterbox, to_tensor  # noqa: E402
-from appliance.models.demo import demo_model_path  # noqa: E402
-from appliance.models.detector import DecodedImage, Detector  # noqa: E402
+DEMO_CAMERA = {"id": "cam", "name": "Demo", "uri": "demo://"}
 
 
 def summarise(name: str, latencies_ms: list[float], elapsed_s: float) -> dict[str, float | str]:
@@ -55,6 +64,31 @@ def timed(name: str, frames: int, step: Callable[[], object]) -> dict[str, float
         step()
         latencies.append((time.perf_counter() - t) * 1000)
     return summarise(name, latencies, time.perf_counter() - start)
+
+
+@contextmanager
+def camera_running(detector: Detector) -> Iterator[None]:
+    """A demo camera on `detector`, wired as the service wires one that nobody watches
+    (CameraWorker -> InferenceWorker -> Broadcaster): the one place to port to the
+    `Pipeline` runtime."""
+    inference = InferenceWorker(detector)
+    sink = Broadcaster(DEMO_CAMERA["id"])
+    camera = CameraWorker(
+        DEMO_CAMERA["id"],
+        lambda: open_source(DEMO_CAMERA["uri"], SourceOptions()),
+        on_frame=inference.notify,
+    )
+    inference.add(CameraFeed(camera.camera_id, camera.frames, DetectParams(), sink.publish))
+    camera.start()
+    inference.start()
+    try:
+        time.sleep(2)  # streaming and inferring, as start_server waits for in the service
+        yield
+    finally:
+        inference.stop()
+        camera.stop()
+        sink.close()
+        sink.join()
 
 
 def http_clients(port: int, body: bytes, clients: int, per_client: int) -> dict[str, float | str]:
@@ -105,6 +139,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    logger.remove()  # the in-process camera's state lines would bury the table
+    logger.add(sys.stderr, level="WARNING")
 
     jpeg = compose_scene().jpeg()
     detector = Detector.load("demo", demo_model_path(), OnnxRuntimeConfig(providers=("cpu",)))
@@ -120,30 +156,49 @@ def main() -> int:
         timed("raw engine (416x416 tensor)", args.frames, lambda: detector.engine.infer(tensor)),
         timed("in-process decode+pre+infer+post", args.frames, in_process),
     ]
+    with camera_running(detector):
+        rows.append(timed("in-process, demo camera running", args.frames, in_process))
     detector.close()
 
     quiet = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
-    with tempfile.TemporaryDirectory() as tmp, start_server(Path(tmp), env=quiet) as server:
-        rows.append(http_clients(server.port, jpeg, clients=1, per_client=args.frames))
-        rows.append(http_clients(server.port, jpeg, clients=8, per_client=max(1, args.frames // 8)))
+    with tempfile.TemporaryDirectory() as tmp:
+        with start_server(Path(tmp) / "plain", env=quiet) as server:
+            rows.append(http_clients(server.port, jpeg, clients=1, per_client=args.frames))
+            per_client = max(1, args.frames // 8)
+            rows.append(http_clients(server.port, jpeg, clients=8, per_client=per_client))
+        with start_server(Path(tmp) / "camera", [DEMO_CAMERA], env=quiet) as server:
+            row = http_clients(server.port, jpeg, clients=1, per_client=args.frames)
+            rows.append({**row, "path": "HTTP /v1/detect, 1 client, demo camera running"})
 
-    inproc, http1, http8 = rows[1], rows[2], rows[3]
+    inproc, inproc_cam, http1, http8, http1_cam = rows[1:]
     overhead = round(float(http1["p50_ms"]) - float(inproc["p50_ms"]), 2)
+    overhead_cam = round(float(http1_cam["p50_ms"]) - float(inproc_cam["p50_ms"]), 2)
     ratio = round(float(http8["per_s"]) / float(inproc["per_s"]), 3)
     report = {
         "machine": f"{os.cpu_count()} CPUs, {sys.platform}",
         "image": "1280x720 JPEG scene (3 photos)",
+        "camera": "demo:// (1280x720, 15 fps) on the same engine, nobody watching",
         "rows": rows,
         "http_p50_overhead_ms": overhead,
+        "http_p50_overhead_with_camera_ms": overhead_cam,
         "http8_throughput_ratio": ratio,
-        "targets": {"http_p50_overhead_ms": "<= 3", "http8_throughput_ratio": ">= 0.9"},
-        "met": {"overhead": overhead <= 3, "throughput": ratio >= 0.9},
+        "targets": {
+            "http_p50_overhead_ms": "<= 3",
+            "http_p50_overhead_with_camera_ms": "<= 3",
+            "http8_throughput_ratio": ">= 0.9",
+        },
+        "met": {
+            "overhead": overhead <= 3,
+            "overhead_with_camera": overhead_cam <= 3,
+            "throughput": ratio >= 0.9,
+        },
     }
-    line = "{:<40} {:>5} {:>8} {:>8} {:>7}"
+    line = "{:<48} {:>5} {:>8} {:>8} {:>7}"
     print(line.format("path", "n", "p50 ms", "p95 ms", "per s"))
     for row in rows:
         print(line.format(row["path"], row["n"], row["p50_ms"], row["p95_ms"], row["per_s"]))
     print(f"HTTP p50 overhead: {overhead} ms (<= 3); 8-client throughput ratio: {ratio} (>= 0.9)")
+    print(f"HTTP p50 overhead with a camera running too: {overhead_cam} ms (<= 3)")
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

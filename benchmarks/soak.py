@@ -30,10 +30,9 @@ from pathlib import Path
 import httpx
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test scene and clip writer: real photos
-
-from helpers import Server, compose_scene, rss_mb, start_server, write_clip  # noqa: E402
+from appliance.devtools.clip import write_clip
+from appliance.devtools.scene import compose_scene
+from appliance.devtools.server import Server, rss_mb, start_server
 
 QUIET = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}
 FPS = 5

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Security (README, Authentication): on unless turned off explicitly.
     auth: bool = Field(True, description="Require bearer tokens; 0 also binds loopback.")
     metrics_public: bool = Field(False, description="Serve /metrics without a token.")
+    login_link_ttl_s: float = Field(
+        60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 

@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         help="show the dashboard in an app window, starting the service if none answers",
         description="Open the dashboard (what the desktop icon runs). Host and port come from "
         "the APPLIANCE_* variables, like `appliance serve`; a service that does not answer is "
-        "started in the background, logging to DATA_DIR/appliance.log.",
+        "started in the background, logging to DATA_DIR/appliance.log. Where DATA_DIR/admin.token "
+        "is readable, the URL is a one-time sign-in link (not the token): the window opens "
+        "signed in.",
     )
     opener.add_argument("--url", help="the service's URL (default from APPLIANCE_HOST/PORT)")
     opener.add_argument(
@@ -67,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="browser command (default $APPLIANCE_BROWSER, else Chromium/Chrome/Edge as an app "
         "window, else the desktop's default browser)",
     )
-    opener.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")
+    opener.add_argument(
+        "--no-browser", action="store_true", help="print the URL (or link), open nothing"
+    )
     opener.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for a started service"
     )

@@ -26,6 +26,7 @@ from appliance.api.routes import (
     events,
     health,
     jobs,
+    login_links,
     metrics,
     models,
     system,
@@ -137,7 +138,9 @@ def build_services(settings: Settings) -> Services:
         models=models,
         model_specs=tuple(specs),
         jobs=job_service,
-        auth=AuthService(settings.data_dir, enabled=settings.auth),
+        auth=AuthService(
+            settings.data_dir, enabled=settings.auth, login_link_ttl_s=settings.login_link_ttl_s
+        ),
     )
 
 
@@ -197,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, **guard(access.ADMIN_WRITES, on))
     app.include_router(jobs.router, **guard(access.ADMIN_WRITES, on))
     app.include_router(system.router, **guard(access.VIEWER, on))
+    app.include_router(login_links.router, **guard(access.VIEWER, on))  # any token, for itself
     app.include_router(v2.router, **guard(access.V2_ACCESS, on))
     install_api_fallback(app)
     if settings.dashboard:

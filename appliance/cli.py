@@ -7,11 +7,33 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
 from appliance import __version__
 from appliance.errors import ApplianceError
+
+
+def setting_help(name: str, note: str = "") -> str:
+    """A `serve` flag's help from its Settings field, description and default alike, so
+    `--help` cannot say one thing while the service does another."""
+    from appliance.settings import Settings
+
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, list):
+        default = ",".join(str(item) for item in default)
+    text = (field.description or name).rstrip(".")
+    text += f"; {note}" if note else ""
+    return f"{text} (default: {default})".replace("%", "%%")
+
+
+def setting_choices(name: str) -> list[str]:
+    """The values a Literal setting takes."""
+    from appliance.settings import Settings
+
+    return list(get_args(Settings.model_fields[name].annotation))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,22 +42,26 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service (APPLIANCE_* variables apply too)")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for the LAN)")
-    serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--data-dir", type=Path, help="state folder (default: per-user XDG)")
+    serve.add_argument("--host", help=setting_help("host"))
+    serve.add_argument("--port", type=int, help=setting_help("port"))
+    serve.add_argument("--data-dir", type=Path, help=setting_help("data_dir"))
     serve.add_argument(
         "--model", dest="models", action="append", metavar="SPEC",
-        help="'demo', PATH.onnx or NAME=PATH.onnx; repeat for several (first is the default)",
+        help=setting_help("models", "repeat for several"),
     )  # fmt: skip
-    serve.add_argument("--providers", help="ONNX Runtime providers in order, e.g. cuda,cpu")
-    serve.add_argument("--log-level", choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--providers", help=setting_help("providers", "comma-separated"))
+    serve.add_argument(
+        "--log-level", choices=setting_choices("log_level"), help=setting_help("log_level")
+    )
 
     opener = commands.add_parser(
         "open",
         help="show the dashboard in an app window, starting the service if none answers",
         description="Open the dashboard (what the desktop icon runs). Host and port come from "
         "the APPLIANCE_* variables, like `appliance serve`; a service that does not answer is "
-        "started in the background, logging to DATA_DIR/appliance.log.",
+        "started in the background, logging to DATA_DIR/appliance.log. Where DATA_DIR/admin.token "
+        "is readable, the URL is a one-time sign-in link (not the token): the window opens "
+        "signed in.",
     )
     opener.add_argument("--url", help="the service's URL (default from APPLIANCE_HOST/PORT)")
     opener.add_argument(
@@ -43,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="browser command (default $APPLIANCE_BROWSER, else Chromium/Chrome/Edge as an app "
         "window, else the desktop's default browser)",
     )
-    opener.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")
+    opener.add_argument(
+        "--no-browser", action="store_true", help="print the URL (or link), open nothing"
+    )
     opener.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for a started service"
     )

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+from appliance.auth.redact import redact
 from appliance.errors import ApplianceError
 from appliance.settings import Settings
+from appliance.signin import signed_in_url
 
 # App-style windows need a Chromium-family browser; tried in this order.
 CHROMIUM_NAMES = (
@@ -257,7 +259,7 @@ def open_dashboard(url: str, data_dir: Path, browser: str | None, say: Say) -> N
         if not webbrowser.open(url, new=1):
             raise LaunchError(f"no browser found: open {url} yourself")
         return
-    say(f"opening {url} with {Path(command[0]).name}")
+    say(f"opening {redact(url)} with {Path(command[0]).name}")  # a sign-in code: ***
     try:
         subprocess.Popen(
             command,
@@ -288,14 +290,19 @@ def open_app(
     show: bool = True,
     timeout: float = 120.0,
 ) -> str:
-    """The whole of `appliance open`; returns the dashboard URL."""
+    """The whole of `appliance open`; returns the dashboard URL: a one-time sign-in link
+    where this user can read the service's admin token (only for a service on this machine:
+    the token is never sent elsewhere)."""
     try:
         where = target(settings, url)
         ensure_service(where, settings.data_dir, timeout, _say)
+        shown = where.url
+        if where.can_start:
+            shown = signed_in_url(where.url, settings.data_dir, _say)
         if show:
             chosen = browser or os.environ.get(BROWSER_ENV)
-            open_dashboard(where.url, settings.data_dir, chosen, _say)
+            open_dashboard(shown, settings.data_dir, chosen, _say)
     except LaunchError as exc:
         notify_failure(exc.message)
         raise
-    return where.url
+    return shown

@@ -27,12 +27,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="APPLIANCE_", extra="forbid", frozen=True)
 
+    # Descriptions and defaults are also `appliance serve --help`'s (cli.setting_help).
     host: str = Field(
         "0.0.0.0",  # an appliance serves its LAN, every request behind a token
-        description="Address to bind; 0.0.0.0 serves the LAN (127.0.0.1 with auth off).",
+        description="Address to bind: 0.0.0.0 serves the LAN, every request needing a token; "
+        "with APPLIANCE_AUTH=0, 127.0.0.1 unless a host is given",
     )
-    port: int = Field(8080, ge=1, le=65535)
-    data_dir: Path = Field(default_factory=default_data_dir, description="Where state lives.")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where state lives: $STATE_DIRECTORY under systemd, else "
+        "$XDG_DATA_HOME/appliance",
+    )
     models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["demo"],
         description="Models to load: 'demo', a path to an .onnx file, or name=path. "
@@ -78,7 +84,9 @@ class Settings(BaseSettings):
     reconnect_after_s: float = Field(5.0, gt=0, description="…and is reconnected after this long.")
     telemetry_interval_s: float = Field(1.0, gt=0, le=60, description="Seconds between samples.")
     telemetry_history_s: float = Field(600.0, gt=0, le=86400, description="History kept.")
-    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe log messages written."
+    )
     graceful_shutdown_s: float = Field(5.0, ge=0)
     dashboard: bool = Field(True, description="Serve the NiceGUI dashboard at /.")
     device_name: str = Field(
@@ -87,6 +95,9 @@ class Settings(BaseSettings):
     # Security (README, Authentication): on unless turned off explicitly.
     auth: bool = Field(True, description="Require bearer tokens; 0 also binds loopback.")
     metrics_public: bool = Field(False, description="Serve /metrics without a token.")
+    login_link_ttl_s: float = Field(
+        60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 

@@ -1,4 +1,4 @@
-"""Lint as part of the test run: ruff, ruff format, and DESIGN.md's import layers."""
+"""Lint as part of the test run: ruff, ruff format, and docs/architecture.md's import layers."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from nicegui.storage import Storage
 
+from appliance.auth.login_links import LoginLinkError
 from appliance.services.container import Services
 from ui import session
 from ui.context import Dashboard
@@ -18,7 +19,7 @@ from ui.pages.cameras import cameras_page
 from ui.pages.events import events_page
 from ui.pages.health import health_page
 from ui.pages.live import live_page
-from ui.pages.login import login_page
+from ui.pages.login import login_page, safe_next
 from ui.pages.models import models_page
 
 FAVICON = "🎯"
@@ -57,8 +58,20 @@ def register_pages(dash: Dashboard) -> None:
         return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
 
     @ui.page("/login")
-    def login(next: str | None = None) -> None:
-        login_page(dash, next)
+    def login(next: str | None = None, code: str | None = None) -> RedirectResponse | None:
+        """?code=: a one-time sign-in link; redeemed, it goes on to `next` signed in (and
+        the code leaves the address bar). Refused, the page says why."""
+        problem = None
+        if code is not None:
+            try:
+                if dash.services.auth.enabled:  # off: nobody needs to sign in
+                    session.sign_in_with_link(dash, code)
+            except LoginLinkError as exc:
+                problem = exc.message
+            else:
+                return RedirectResponse(safe_next(next), status_code=303)
+        login_page(dash, next, problem)
+        return None
 
     @ui.page("/")
     def live() -> RedirectResponse | None:

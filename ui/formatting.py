@@ -54,3 +54,8 @@ def label_counts(labels: Iterable[str]) -> list[tuple[str, int]]:
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}%"
+
+
+def count(number: int, noun: str) -> str:
+    """The number and the noun, plural unless one: 1 viewer, 0 viewers (regular nouns)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -66,5 +66,13 @@ def sign_in(dash: Dashboard, token: str) -> Session | None:
     return Session(principal.token_id, principal.name, principal.scope)
 
 
+def sign_in_with_link(dash: Dashboard, code: str) -> Session:
+    """Redeem a one-time sign-in code (`appliance open`'s link) exactly as a pasted token
+    signs in; LoginLinkError says why a code is refused (used, expired, unknown)."""
+    principal = dash.services.auth.redeem_login_link(code)
+    app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
+    return Session(principal.token_id, principal.name, principal.scope)
+
+
 def sign_out() -> None:
     app.storage.user.pop(SESSION_KEY, None)

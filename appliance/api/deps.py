@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from appliance.auth.scopes import Principal
+from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services
 from appliance.services.detection import DetectionService
@@ -66,3 +68,17 @@ def get_jobs(services: Annotated[Services, Depends(get_services)]) -> JobService
 
 
 JobsDep = Annotated[JobService, Depends(get_jobs)]
+
+
+def get_auth(services: Annotated[Services, Depends(get_services)]) -> AuthService:
+    return services.auth
+
+
+def get_principal(connection: HTTPConnection) -> Principal | None:
+    """Who the request acts as, as the router's Access dependency found (None: auth off)."""
+    principal: Principal | None = getattr(connection.state, "principal", None)
+    return principal
+
+
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+PrincipalDep = Annotated[Principal | None, Depends(get_principal)]

@@ -6,6 +6,8 @@ auth.allows(principal, scope) -> bool scopes are ordered: viewer < operator < ad
 auth.sign(path, ttl_s=60) -> str      path?exp=…&sig=… for <img src> (read access)
 auth.check_signature(path, query)     whether such a URL is valid for this path now
 auth.create(name, scope) / list() / revoke(token_id)
+auth.login_link(principal)            a one-time sign-in code for that principal's token
+auth.redeem_login_link(code)          -> Principal, once; LoginLinkError when used/expired
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from pathlib import Path
 from loguru import logger
 
 from appliance.auth.initial import INITIAL_TOKEN_FILE, ensure_initial_admin, revoke
+from appliance.auth.login_links import TTL_S, LoginCode, LoginLinkError, LoginLinks
 from appliance.auth.scopes import Principal, Scope
 from appliance.auth.signing import UrlSigner
 from appliance.auth.tokens import TOKENS_FILE, IssuedToken, TokenInfo, TokenStore
+from appliance.errors import ConflictError
 from appliance.secret import load_or_create_secret
 
 URL_SECRET_FILE = "urls.secret"
 
 
 class AuthService:
-    def __init__(self, data_dir: Path | None, *, enabled: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path | None, *, enabled: bool = True, login_link_ttl_s: float = TTL_S
+    ) -> None:
         """`data_dir` None: no token store at all (hand-built services in tests), so every
         token is refused and URLs are signed with a key that lives as long as the process."""
         self.enabled = enabled
@@ -34,6 +40,7 @@ class AuthService:
         self._tokens = TokenStore(data_dir / TOKENS_FILE) if data_dir is not None else None
         self._key: bytes | None = None
         self._signer = UrlSigner(self._signing_key)
+        self._links = LoginLinks(login_link_ttl_s)
 
     @classmethod
     def disabled(cls) -> AuthService:
@@ -78,6 +85,27 @@ class AuthService:
 
     def check_signature(self, path: str, query: Mapping[str, str]) -> bool:
         return self._signer.check(path, query)
+
+    # -- one-time sign-in links (README, Authentication) ----------------------------------
+
+    def login_link(self, principal: Principal | None) -> LoginCode:
+        """A code that signs a dashboard session in as `principal`'s token, once."""
+        if not self.enabled:
+            raise ConflictError("authentication is off (APPLIANCE_AUTH=0): no sign-in needed")
+        if principal is None or self._token(principal.token_id) is None:
+            raise ConflictError("only a bearer token can ask for a sign-in link")
+        return self._links.issue(principal.token_id)
+
+    def redeem_login_link(self, code: str) -> Principal:
+        """Who the code signs in as; LoginLinkError if it is unknown, used, expired, or its
+        token was revoked since."""
+        info = self._token(self._links.redeem(code))
+        if info is None:
+            raise LoginLinkError("the token this sign-in link was made for has been revoked")
+        return Principal(token_id=info.id, name=info.name, scope=info.scope)
+
+    def _token(self, token_id: str) -> TokenInfo | None:
+        return next((info for info in self.list() if info.id == token_id), None)
 
     # -- managing tokens ---------------------------------------------------------------
 

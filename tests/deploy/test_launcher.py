@@ -4,6 +4,7 @@ icon runs it, against real servers, with recording fakes standing in for the bro
 from __future__ import annotations
 
 import configparser
+import http.server
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -231,6 +233,88 @@ def test_refuses_a_port_that_another_program_answers(tmp_path: Path) -> None:
     assert not (tmp_path / "user/appliance.log").exists()
 
 
+# --- signed in: a one-time link from the admin token in the data dir --------------------------
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service as installed for a desktop user: authentication on, the first admin token
+    in the data dir that `appliance open` reads too."""
+    with start_server(tmp_path_factory.mktemp("secured"), auth=True) as running:
+        yield running
+
+
+def secured_env(server: Server) -> dict[str, str]:
+    return {
+        "APPLIANCE_PORT": str(server.port),
+        "APPLIANCE_DATA_DIR": str(server.log.parent / "data"),
+    }
+
+
+def test_opens_a_signed_in_window_with_a_one_time_link(secured: Server, tmp_path: Path) -> None:
+    _, record = fake_browser(tmp_path / "bin", "chromium")
+    path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    result = appliance_open(env={**secured_env(secured), "PATH": path})
+    assert result.returncode == 0, result.stderr
+    (app,) = [arg for arg in recorded(record) if arg.startswith("--app=")]
+    link = app.removeprefix("--app=")
+    assert link.startswith(f"{secured.url}/login?code=")
+    assert secured.token and secured.token.split("_", 2)[2] not in " ".join(recorded(record))
+    assert f"opening {secured.url}/login?code=*** with chromium" in result.stderr  # not the code
+    with httpx.Client(follow_redirects=False) as browser:
+        assert browser.get(link).status_code == 303  # redeemed: on to the dashboard
+        assert browser.get(f"{secured.url}/").status_code == 200
+        assert "used already" in browser.get(link).text
+
+
+def test_a_link_opens_the_page_asked_for(secured: Server) -> None:
+    env = secured_env(secured)
+    result = appliance_open("--no-browser", "--url", f"{secured.url}/cameras", env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"{secured.url}/login\?code=[\w-]+&next=/cameras\n", result.stdout)
+
+
+def test_without_a_usable_token_the_plain_url_opens(secured: Server, tmp_path: Path) -> None:
+    own = {**secured_env(secured), "APPLIANCE_DATA_DIR": str(tmp_path / "user")}
+    assert appliance_open("--no-browser", env=own).stdout == f"{secured.url}/\n"  # no token
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "admin.token").write_text("apl_00000000_" + "x" * 43)
+    refused = appliance_open("--no-browser", env=own)
+    assert refused.returncode == 0 and refused.stdout == f"{secured.url}/\n"
+    assert "no sign-in link (HTTP 401)" in refused.stderr
+
+
+def test_a_remote_service_never_gets_the_local_token(secured: Server) -> None:
+    """--url to another machine (127.0.0.2 stands in: not this machine's service address):
+    no link is asked for there, which would send it the local admin token."""
+    seen: list[str] = []
+
+    class Remote(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(f"GET {self.path} {self.headers.get('Authorization')}")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+        def do_POST(self) -> None:
+            seen.append(f"POST {self.path} {self.headers.get('Authorization')}")
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.2", 0), Remote) as remote:
+        threading.Thread(target=remote.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.2:{remote.server_address[1]}/"
+        result = appliance_open("--no-browser", "--url", url, env=secured_env(secured))
+        remote.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{url}\n"
+    assert seen == ["GET /healthz None"]
+
+
 # --- `appliance open` starting the service ----------------------------------------------------
 
 
@@ -266,7 +350,10 @@ def test_starts_the_service_when_none_answers(tmp_path: Path) -> None:
     try:
         assert result.returncode == 0, result.stderr
         assert started, result.stderr
-        assert result.stdout == f"http://127.0.0.1:{port}/\n"
+        # the service it started has authentication on (the default) and its admin token in
+        # the user's data dir: the URL is a one-time sign-in link, not the token
+        assert result.stdout.startswith(f"http://127.0.0.1:{port}/login?code="), result.stdout
+        assert (data / "admin.token").read_text().strip() not in result.stdout
         pid, log = int(started[1]), Path(started[2])
         assert log == data / "appliance.log"
         # Detached: `appliance open` has ended, the service still answers, in its own session.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -200,3 +202,33 @@ def test_sign_in_then_watch(secured: Server, browser, tmp_path: Path):
     assert frames["door"] > 0
     src = browser.execute_script("return document.querySelector('[data-camera] img').src")
     assert "sig=" in src
+
+
+def test_appliance_open_link_opens_a_signed_in_dashboard(secured: Server, browser):
+    """The link `appliance open` prints (a one-time code from the admin token in the data
+    dir, not the token) opens the Live page signed in; used again, it is refused."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env |= {"APPLIANCE_PORT": str(secured.port), "APPLIANCE_DATA_DIR": str(secured_data(secured))}
+    opened = subprocess.run(
+        [sys.executable, "-m", "appliance", "open", "--no-browser"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    link = opened.stdout.strip()
+    assert secured.token and link.startswith(f"{secured.url}/login?code=")
+    assert secured.token.split("_", 2)[2] not in link
+    browser.get(link)
+    frames = wait_for(
+        lambda: (f := tile_frames(browser)) and f.get("door") and f,
+        what="the Live page, signed in by the link",
+    )
+    assert frames["door"] > 0 and not browser.find_elements("css selector", "input[type=password]")
+    assert "code=" not in browser.current_url  # redeemed and redirected away
+
+    browser.delete_all_cookies()  # another browser with the same link
+    browser.get(link)
+    wait_for(lambda: "used already" in browser.page_source, what="the refusal")
+    assert browser.find_elements("css selector", "input[type=password]")
+
+
+def secured_data(server: Server) -> Path:
+    return server.log.parent / "data"

@@ -37,7 +37,7 @@ def expected_scope(method: str, path: str) -> Scope | None:
         if path.startswith("/v2/repository/models/"):
             return Scope.ADMIN
         return Scope.VIEWER  # metadata, config, stats, readiness, the repository index
-    if method == "get":
+    if method == "get" or path == "/v1/auth/login-links":  # any token, a link for itself
         return Scope.VIEWER
     if path.startswith(("/v1/models", "/v1/jobs")):
         return Scope.ADMIN

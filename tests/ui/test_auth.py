@@ -114,3 +114,35 @@ async def test_sign_out(dashboard: Dashboard):
 )
 def test_after_login_only_local_paths(target, expected):
     assert safe_next(target) == expected
+
+
+async def _link(dashboard: Dashboard, token: str) -> str:
+    made = await dashboard.http.post(
+        "/v1/auth/login-links", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert made.status_code == 201, made.text
+    return made.json()["path"]
+
+
+async def test_a_sign_in_link_signs_in_like_its_token(dashboard: Dashboard):
+    """What `appliance open` opens: signed in as the token that asked, with its scope."""
+    issued = dashboard.services.auth.create("wall screen", "viewer")
+    link = await _link(dashboard, issued.token)
+    assert issued.token not in link
+    user = dashboard.user
+    await user.open(link + "&next=/cameras")
+    await user.should_see(marker="camera-row-demo", retries=50)
+    (add,) = user.find(marker="add-camera").elements
+    assert add.enabled is False  # a viewer, as with the pasted token
+    assert (await dashboard.http.get("/")).status_code == 200
+
+
+async def test_a_used_sign_in_link_is_refused(dashboard: Dashboard):
+    link = await _link(dashboard, _admin_token(dashboard))
+    await dashboard.user.open(link)
+    await dashboard.user.should_see(marker="tile-demo", retries=50)
+    dashboard.user.find(marker="sign-out").click()
+    await dashboard.user.open(link)
+    await dashboard.user.should_see("used already", marker="link-refused")
+    await dashboard.user.should_see(marker="token")  # a token can still be pasted
+    assert (await dashboard.http.get("/")).status_code == 303

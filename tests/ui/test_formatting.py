@@ -69,3 +69,28 @@ def test_events_read_as_sentences():
     assert describe(swap) == "yolo11n active everywhere (switch 3.5 ms)"
     other = {"type": "model.uploaded", "at": 1.0, "model": "x", "version": "abc"}
     assert describe(other) == "model=x, version=abc"
+
+
+def test_job_events_say_what_happened():
+    """WS /v1/events carries a job as {"type": "job", "job": {...}}: a line, not a blank."""
+    job = {"kind": "onnxruntime", "precision": "fp32", "model": "yolov3-tiny", "error": None}
+    running = {"type": "job", "at": 1.0, "job": {**job, "state": "running", "progress": 0.4,
+                                                 "message": "optimising the graph"}}  # fmt: skip
+    assert describe(running) == (
+        "onnxruntime fp32 build of yolov3-tiny: running 40% (optimising the graph)"
+    )
+    done = {"type": "job", "at": 1.0, "job": {**job, "state": "succeeded", "message": "done"}}
+    assert describe(done) == "onnxruntime fp32 build of yolov3-tiny: succeeded (done)"
+    failed = {**job, "state": "failed", "message": "failed", "error": "no TensorRT here"}
+    assert describe({"type": "job", "at": 1.0, "job": failed}).endswith("failed (no TensorRT here)")
+
+
+def test_no_event_has_an_empty_line():
+    updated = {"type": "camera.updated", "at": 1.0, "camera": "door", "fields": ["fps", "uri"]}
+    assert describe(updated) == "camera=door, fields=fps, uri"
+    assert describe({"type": "something.new", "at": 1.0, "nested": {"a": 1}}) == "something.new"
+
+
+@pytest.mark.parametrize(("number", "text"), [(0, "0 viewers"), (1, "1 viewer"), (2, "2 viewers")])
+def test_counts_are_plural_unless_one(number: int, text: str):
+    assert formatting.count(number, "viewer") == text

@@ -111,3 +111,34 @@ async def test_auth_off_is_announced_on_every_page(dashboard: Dashboard):
         await dashboard.user.open(path)
         await dashboard.user.should_see(marker="auth-off")
         await dashboard.user.should_see("Authentication is off")
+
+
+async def test_job_events_say_what_happened(dashboard: Dashboard):
+    """A build submitted and cancelled: its lines in the Events table are not blank."""
+    jobs = dashboard.services.jobs
+    job = jobs.submit("yolov3-tiny", "onnxruntime")
+    jobs.cancel(job.id)
+    await dashboard.user.open("/events")
+    (table,) = dashboard.user.find(marker="events").elements
+    with anyio.fail_after(10):
+        while not any(row["type"] == "job" for row in table.rows):
+            await anyio.sleep(0.2)
+    texts = [row["text"] for row in table.rows if row["type"] == "job"]
+    assert all(text.startswith("onnxruntime fp32 build of yolov3-tiny: ") for text in texts)
+    assert any("cancel" in text for text in texts), texts
+
+
+async def test_camera_page_counts_viewers_in_words(dashboard: Dashboard):
+    await dashboard.user.open("/cameras/demo")
+    with anyio.fail_after(20):
+        while not (facts := [t for t in _label_texts(dashboard) if "viewer" in t]):
+            await anyio.sleep(0.2)
+    number, noun = facts[0].rsplit(" · ", 1)[1].split()
+    assert noun == ("viewer" if number == "1" else "viewers"), facts[0]
+
+
+def _label_texts(dashboard: Dashboard) -> list[str]:
+    try:
+        return [label.text for label in dashboard.user.find(ui.label).elements]
+    except AssertionError:
+        return []

@@ -159,7 +159,7 @@ class CameraFacts:
         self.facts.set_text(
             f"{formatting.fps(view.capture.fps_in)} in · {view.fps_out:.1f} fps out · "
             f"{formatting.age(view.capture.frame_age_s)} · {view.capture.reconnects} reconnects"
-            f" · {view.viewers} viewers"
+            f" · {formatting.count(view.viewers, 'viewer')}"
         )
         self.error.set_text(view.inference_error or view.capture.last_error or "")
         self.stages.rows = [

@@ -7,6 +7,7 @@ from typing import Any
 
 from nicegui import ui
 
+from ui import formatting
 from ui.context import Dashboard
 from ui.layout import page_frame
 
@@ -23,7 +24,24 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "model.activated":
         where = "everywhere" if data.get("default") else "on " + ", ".join(data.get("cameras", []))
         return f"{data.get('model')} active {where} (switch {data.get('switch_ms')} ms)"
-    return ", ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))
+    if kind == "job" and isinstance(data.get("job"), dict):
+        return describe_job(data["job"])
+    shown = [f"{k}={_plain(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    return ", ".join(shown) or kind
+
+
+def describe_job(job: dict[str, Any]) -> str:
+    """e.g. "tensorrt fp16 build of yolov3-tiny: running 40% (building)"."""
+    what = f"{job.get('kind')} {job.get('precision')} build of {job.get('model')}"
+    state = job.get("state", "")
+    if state == "running":
+        state += f" {formatting.percent(100 * float(job.get('progress') or 0))}"
+    detail = job.get("error") or job.get("message")
+    return f"{what}: {state}" + (f" ({detail})" if detail and detail != state else "")
+
+
+def _plain(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def events_page(dash: Dashboard) -> None:

@@ -20,13 +20,19 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def login_page(dash: Dashboard, next_path: str | None) -> None:
+def login_page(dash: Dashboard, next_path: str | None, problem: str | None = None) -> None:
+    """`problem`: why a sign-in link was refused, shown above the token field."""
     ui.page_title(f"Sign in · {dash.device_name}")
     ui.colors(primary="#0f766e")
     with ui.column().classes("absolute-center items-center gap-4 w-[420px] max-w-full p-4"):
         ui.label(dash.device_name).classes("text-2xl font-semibold")
         with ui.card().classes("w-full gap-3"):
             ui.label("Sign in").classes("text-lg font-medium")
+            if problem:
+                again = "Run `appliance open` again, or paste a token."
+                ui.label(f"{problem[:1].upper()}{problem[1:]}. {again}").classes(
+                    "text-sm text-negative"
+                ).mark("link-refused")
             token = ui.input("Access token", password=True, password_toggle_button=True)
             token.classes("w-full").props("autofocus").mark("token")
             ui.label(

@@ -35,9 +35,9 @@ from appliance.imaging import decode_image
 from appliance.models.decode import letterbox, to_tensor
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import DecodedImage, Detector
-from appliance.pipeline.broadcast import Broadcaster
-from appliance.pipeline.camera import CameraWorker
-from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.pipeline.camera_runtime import CameraPlan
+from appliance.pipeline.runtime import Pipeline
+from appliance.pipeline.stages import DetectionFilter
 from appliance.sources import SourceOptions, open_source
 
 DEMO_CAMERA = {"id": "cam", "name": "Demo", "uri": "demo://"}
@@ -67,28 +67,19 @@ def timed(name: str, frames: int, step: Callable[[], object]) -> dict[str, float
 
 
 @contextmanager
-def camera_running(detector: Detector) -> Iterator[None]:
-    """A demo camera on `detector`, wired as the service wires one that nobody watches
-    (CameraWorker -> InferenceWorker -> Broadcaster): the one place to port to the
-    `Pipeline` runtime."""
-    inference = InferenceWorker(detector)
-    sink = Broadcaster(DEMO_CAMERA["id"])
-    camera = CameraWorker(
-        DEMO_CAMERA["id"],
-        lambda: open_source(DEMO_CAMERA["uri"], SourceOptions()),
-        on_frame=inference.notify,
-    )
-    inference.add(CameraFeed(camera.camera_id, camera.frames, DetectParams(), sink.publish))
-    camera.start()
-    inference.start()
+def camera_running(detector: Detector) -> Iterator[Pipeline]:
+    """A demo camera on `detector`, run by the Pipeline as the service runs one that nobody
+    watches; detect requests then go through the same inference worker, as in the service."""
+    pipeline = Pipeline()
+    pipeline.add(DEMO_CAMERA["id"])
+    opener = lambda: open_source(DEMO_CAMERA["uri"], SourceOptions())  # noqa: E731
+    plan = CameraPlan(stages=(DetectionFilter(),))
+    pipeline.start(DEMO_CAMERA["id"], opener, detector, plan)
     try:
         time.sleep(2)  # streaming and inferring, as start_server waits for in the service
-        yield
+        yield pipeline
     finally:
-        inference.stop()
-        camera.stop()
-        sink.close()
-        sink.join()
+        pipeline.close()
 
 
 def http_clients(port: int, body: bytes, clients: int, per_client: int) -> dict[str, float | str]:
@@ -156,8 +147,13 @@ def main() -> int:
         timed("raw engine (416x416 tensor)", args.frames, lambda: detector.engine.infer(tensor)),
         timed("in-process decode+pre+infer+post", args.frames, in_process),
     ]
-    with camera_running(detector):
-        rows.append(timed("in-process, demo camera running", args.frames, in_process))
+    with camera_running(detector) as pipeline:
+
+        def beside_camera() -> object:
+            decoded = DecodedImage(*decode_image(jpeg, 50_000_000))
+            return pipeline.detect(detector, [decoded], params).result()
+
+        rows.append(timed("in-process, demo camera running", args.frames, beside_camera))
     detector.close()
 
     quiet = {"APPLIANCE_LOG_LEVEL": "WARNING", "APPLIANCE_PROVIDERS": "cpu"}

@@ -46,16 +46,16 @@ from loguru import logger
 
 from appliance.devtools.clip import write_clip
 from appliance.devtools.server import rss_mb, start_server
-from appliance.domain import DetectParams
+from appliance.domain import DetectParams, ProcessedFrame
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.imaging import encode_jpeg
 from appliance.models.decode import decode, letterbox, to_tensor
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import Detector
 from appliance.pipeline.annotate import draw_detections, draw_overlay
-from appliance.pipeline.broadcast import Broadcaster
-from appliance.pipeline.camera import CameraWorker
-from appliance.pipeline.scheduler import CameraFeed, InferenceWorker
+from appliance.pipeline.camera_runtime import CameraPlan
+from appliance.pipeline.runtime import Pipeline
+from appliance.pipeline.stages import DetectionFilter
 from appliance.sources import SourceOptions, open_source
 
 JPEG_QUALITY = 80  # the service's Broadcaster default: the naive loop encodes alike
@@ -75,56 +75,56 @@ def raw_engine(detector: Detector, seconds: float) -> tuple[float, list[float]]:
 
 
 class FileCameras:
-    """`count` file cameras read as fast as inference takes them, on one inference worker,
-    each publishing to a broadcaster as the service does. Paused between windows by taking
-    the cameras off the worker (their capture then waits for its frame to be taken)."""
+    """`count` file cameras read as fast as inference takes them, run by the Pipeline as
+    the service runs its cameras, on one inference worker; a counting stage after the
+    camera's filter stage. Paused between windows by stopping the cameras."""
 
     def __init__(self, detector: Detector, clip: Path, count: int) -> None:
-        self.inference = InferenceWorker(detector)
+        self.detector, self.clip = detector, clip
+        self.pipeline = Pipeline()
         self.counts = [0] * count
-        self.feeds: list[CameraFeed] = []
-        self.workers: list[tuple[CameraWorker, Broadcaster]] = []
-        for index in range(count):
-            options = SourceOptions(realtime=False)
-            worker = CameraWorker(
-                f"cam{index}",
-                lambda options=options: open_source(f"file://{clip}", options),
-                on_frame=self.inference.notify,
-                lossless=True,
-            )
-            sink = Broadcaster(f"cam{index}")
-            counter = self._counter(index, sink)
-            self.feeds.append(CameraFeed(worker.camera_id, worker.frames, DetectParams(), counter))
-            self.workers.append((worker, sink))
-            worker.start()
-        self.inference.start()
-
-    def _counter(self, index: int, sink: Broadcaster):
-        def count(processed) -> None:
-            self.counts[index] += 1
-            sink.publish(processed)
-
-        return count
+        self.ids = [f"cam{index}" for index in range(count)]
+        for camera_id in self.ids:
+            self.pipeline.add(camera_id)
 
     def measure(self, seconds: float) -> list[float]:
         """Processed frames/s of each camera over one window."""
-        for feed in self.feeds:
-            self.inference.add(feed)
+        for index, camera_id in enumerate(self.ids):
+            self.pipeline.start(
+                camera_id, file_opener(self.clip), self.detector, self._plan(index), lossless=True
+            )
         time.sleep(0.5)  # the pipeline fills: every stage has a frame in hand
         before, start = list(self.counts), time.monotonic()
         time.sleep(seconds)
         after, elapsed = list(self.counts), time.monotonic() - start
-        for feed in self.feeds:
-            self.inference.remove(feed.camera_id)
+        for camera_id in self.ids:
+            self.pipeline.stop(camera_id)
         time.sleep(0.3)  # the last frames on the engine finish before the next window
         return [(a - b) / elapsed for a, b in zip(after, before, strict=True)]
 
+    def _plan(self, index: int) -> CameraPlan:
+        return CameraPlan(stages=(DetectionFilter(), Counter(self.counts, index)))
+
     def close(self) -> None:
-        self.inference.stop()
-        for worker, sink in self.workers:
-            worker.stop()
-            sink.close()
-            sink.join()
+        self.pipeline.close()
+
+
+class Counter:
+    """A stage that counts the frames it sees (what any stage costs: one call a frame)."""
+
+    name = "count"
+
+    def __init__(self, counts: list[int], index: int) -> None:
+        self._counts, self._index = counts, index
+
+    def __call__(self, processed: ProcessedFrame) -> ProcessedFrame:
+        self._counts[self._index] += 1
+        return processed
+
+
+def file_opener(clip: Path):
+    options = SourceOptions(realtime=False)
+    return lambda: open_source(f"file://{clip}", options)
 
 
 def naive_loop(detector: Detector, clip: Path, seconds: float) -> float:
@@ -156,41 +156,27 @@ def naive_loop(detector: Detector, clip: Path, seconds: float) -> float:
 
 def pipeline_with_viewer(detector: Detector, clip: Path, seconds: float) -> float:
     """Frames/s that ONE viewer receives, annotated and JPEG-encoded, from a file camera read
-    as fast as inference takes it. Wired as the service wires a camera today (CameraWorker ->
-    InferenceWorker -> Broadcaster): the one place to port to the `Pipeline` runtime."""
-    inference = InferenceWorker(detector)
-    sink = Broadcaster("viewed", quality=JPEG_QUALITY)
-    options = SourceOptions(realtime=False)
-    camera = CameraWorker(
-        "viewed",
-        lambda: open_source(f"file://{clip}", options),
-        on_frame=inference.notify,
-        lossless=True,
-    )
-    inference.add(CameraFeed(camera.camera_id, camera.frames, DetectParams(), sink.publish))
-    camera.start()
-    inference.start()
+    as fast as inference takes it, run by the Pipeline as the service runs a camera."""
+    pipeline = Pipeline()
+    pipeline.add("viewed")
+    plan = CameraPlan(stages=(DetectionFilter(),))
+    pipeline.start("viewed", file_opener(clip), detector, plan, lossless=True)
     try:
-        return asyncio.run(take_every_frame(sink, seconds))
+        return asyncio.run(take_every_frame(pipeline, seconds))
     finally:
-        inference.stop()
-        camera.stop()
-        sink.close()
-        sink.join()
+        pipeline.close()
 
 
-async def take_every_frame(sink: Broadcaster, seconds: float) -> float:
-    """An in-process viewer taking each new annotated JPEG, as a WebSocket route does; its
-    frames/s after WARM_S."""
-    with sink.admit(True):
-        version, count = sink.start_version(True), 0
-        start = time.monotonic() + WARM_S
-        end = start + seconds
+async def take_every_frame(pipeline: Pipeline, seconds: float) -> float:
+    """An in-process viewer taking each new annotated JPEG through the one viewer API, as
+    the WebSocket route does; its frames/s after WARM_S."""
+    count = 0
+    start = time.monotonic() + WARM_S
+    end = start + seconds
+    async with pipeline.watch("viewed", (True, False)) as viewer:
         while time.monotonic() < end:
-            got = await sink.next_encoded(True, version)
-            if got is None:
+            if await viewer.next(timeout=5.0) is None:
                 raise RuntimeError("the viewer got no frame in 5 s")
-            version = got[0]
             count += start <= time.monotonic() < end
     return count / seconds
 

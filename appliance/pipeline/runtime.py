@@ -94,10 +94,17 @@ class Pipeline:
             runtime.broadcaster.join()
 
     def start(
-        self, camera_id: str, open_source: SourceOpener, detector: Detector, plan: CameraPlan
+        self,
+        camera_id: str,
+        open_source: SourceOpener,
+        detector: Detector,
+        plan: CameraPlan,
+        *,
+        lossless: bool = False,
     ) -> None:
         """Start capturing and join `detector`'s inference worker (restarts a running
-        camera; blocking: call from a thread)."""
+        camera; blocking: call from a thread). `lossless`: capture waits for each frame to
+        be taken (a file read as fast as inference goes, in benchmarks)."""
         self.stop(camera_id)
         with self._lock:
             runtime = self._runtime(camera_id)
@@ -108,6 +115,7 @@ class Pipeline:
                 backoff=self._timing.backoff,
                 on_state=self._on_state,
                 on_frame=runtime.notify,
+                lossless=lossless,
             )
             worker = self._worker_for(detector)
             runtime.clear_errors()

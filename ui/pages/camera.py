@@ -17,7 +17,15 @@ from ui.context import Dashboard
 from ui.feedback import run_action
 from ui.layout import page_frame
 
-STAGES = ("queue_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "encode_ms", "delivery_ms")
+STAGES = (
+    "queue_ms",
+    "preprocess_ms",
+    "infer_ms",
+    "postprocess_ms",
+    "stages_ms",  # the camera's stages after inference (filter, later tracking, zones)
+    "encode_ms",
+    "delivery_ms",
+)
 RECENT = 30  # detections kept in the list
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from loguru import logger
@@ -49,6 +50,7 @@ class ModelService:
         self._cameras = cameras
         self._events = events
         self._config = config
+        self._validating = asyncio.Lock()
 
     async def start(self, specs: list[ModelSpec]) -> None:
         """Register the configured models (the demo model on a first start)."""
@@ -100,10 +102,10 @@ class ModelService:
         """Validate a staged upload, then add it; a model that fails changes nothing."""
         check_name(name)
         check_format(staged)
-        report = await asyncio.to_thread(
-            validate_model, name, staged, self._config, _sample_frame()
-        )
-        labels, size, family = await asyncio.to_thread(model_labels, staged, self._config)
+        # one validation at a time, off the event loop: each loads the model and benchmarks
+        # it, and several at once only slow each other and the cameras down
+        async with self._validating:
+            report, (labels, size, family) = await asyncio.to_thread(self._validate, name, staged)
         meta = await asyncio.to_thread(
             self.repository.add,
             name,
@@ -116,6 +118,13 @@ class ModelService:
         )
         self._events.publish("model.uploaded", model=name, version=meta.version)
         return self._view(meta, self._cameras.assigned_models())
+
+    def _validate(
+        self, name: str, staged: Path
+    ) -> tuple[dict[str, Any], tuple[list[str], tuple[int, int], str]]:
+        """The validation report, and the labels, input size and output family (blocking)."""
+        report = validate_model(name, staged, self._config, _sample_frame())
+        return report, model_labels(staged, self._config)
 
     async def delete(self, name: str) -> None:
         default = self._serving.default_model

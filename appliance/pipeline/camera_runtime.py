@@ -39,6 +39,7 @@ class CameraRuntime:
         self.worker: InferenceWorker | None = None
         self.stages: tuple[Stage, ...] = ()
         self._on_error = on_error
+        self.changing = threading.Lock()  # one start/stop/remove of this camera at a time
         self._lock = threading.Lock()
         self._inference_error: str | None = None
         self._stage_error: str | None = None

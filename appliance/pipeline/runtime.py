@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,9 +87,10 @@ class Pipeline:
 
     def remove(self, camera_id: str) -> None:
         """Stop the camera and end its streams (blocking: call from a thread)."""
-        self.stop(camera_id)
-        with self._lock:
-            runtime = self._cameras.pop(camera_id, None)
+        with self._runtime_of(camera_id).changing:
+            self._stop(camera_id)
+            with self._lock:
+                runtime = self._cameras.pop(camera_id, None)
         if runtime is not None:
             runtime.broadcaster.close()
             runtime.broadcaster.join()
@@ -105,9 +107,22 @@ class Pipeline:
         """Start capturing and join `detector`'s inference worker (restarts a running
         camera; blocking: call from a thread). `lossless`: capture waits for each frame to
         be taken (a file read as fast as inference goes, in benchmarks)."""
-        self.stop(camera_id)
+        runtime = self._runtime_of(camera_id)
+        with runtime.changing:  # the old capture ends (a device is free) before the new opens
+            self._stop(camera_id)
+            self._start(runtime, open_source, detector, plan, lossless)
+
+    def _start(
+        self,
+        runtime: CameraRuntime,
+        open_source: SourceOpener,
+        detector: Detector,
+        plan: CameraPlan,
+        lossless: bool,
+    ) -> None:
+        camera_id = runtime.camera_id
         with self._lock:
-            runtime = self._runtime(camera_id)
+            self._runtime(camera_id)  # still there
             capture = CameraWorker(
                 camera_id,
                 open_source,
@@ -127,6 +142,10 @@ class Pipeline:
 
     def stop(self, camera_id: str) -> None:
         """Stop capturing (the broadcaster stays; blocking: call from a thread)."""
+        with self._runtime_of(camera_id).changing:
+            self._stop(camera_id)
+
+    def _stop(self, camera_id: str) -> None:
         with self._lock:
             runtime = self._runtime(camera_id)
             capture, worker = runtime.capture, runtime.worker
@@ -252,7 +271,8 @@ class Pipeline:
         with self._lock:
             ids = list(self._cameras)
         for camera_id in ids:
-            self.stop(camera_id)
+            with suppress(UnknownCameraError):  # removed meanwhile
+                self.stop(camera_id)
         with self._lock:
             workers = list(self._workers.values())
             self._workers.clear()
@@ -265,6 +285,10 @@ class Pipeline:
             broadcaster.join()
 
     # --- internals -----------------------------------------------------------------------
+
+    def _runtime_of(self, camera_id: str) -> CameraRuntime:
+        with self._lock:
+            return self._runtime(camera_id)
 
     def _runtime(self, camera_id: str) -> CameraRuntime:
         runtime = self._cameras.get(camera_id)

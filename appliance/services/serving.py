@@ -180,7 +180,10 @@ class ServingService:
             except ApplianceError as exc:
                 raise ModelLoadError(f"{name} was not activated: {exc.message}") from None
             start = time.perf_counter()
-            switched, replaced = await asyncio.to_thread(self._switch, detector, cameras)
+            try:
+                switched, replaced = await asyncio.to_thread(self._switch, detector, cameras)
+            except ApplianceError as exc:  # e.g. a camera filters on a class it lacks
+                raise ModelLoadError(f"{name} was not activated: {exc.message}") from None
             switch_ms = (time.perf_counter() - start) * 1000
             self.readiness.models = [m for m in self.readiness.models if m.name != name]
             self.readiness.models.append(LoadedModel.of(detector, warmup_ms))

@@ -200,3 +200,41 @@ async def test_activations_survive_a_restart(settings: Settings, tmp_path: Path)
                         "/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"}
                     )
                     assert detect.json()["model"]["name"] == "second"
+
+
+def relabelled_model(path: Path) -> Path:
+    """The demo network with 80 labels of its own: no "cat" among them."""
+    model = onnx.load(str(demo_model_path()))
+    props = {p.key: p.value for p in model.metadata_props}
+    names = {i: f"thing{i}" for i in range(80)}
+    helper.set_model_props(model, {**props, "names": repr(names)})
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.anyio
+async def test_an_activation_that_cannot_switch_rolls_back(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A camera keeps only cats; a model without a "cat" label loads and warms up, but
+    cannot serve that camera: the activation is refused with the reason and everything stays
+    as it was (default, the camera's model and filter, what is loaded)."""
+    await wait_ready(client)
+    camera = {"id": "demo", "name": "Demo", "uri": "demo://", "classes": ["cat"]}
+    created = await client.post("/v1/cameras", json=camera)
+    assert created.status_code == 201, created.text
+    assert (await upload(client, relabelled_model(tmp_path / "things.onnx"))).status_code == 201
+    body = assert_error(await client.post("/v1/models/things/activate"), 422, "model_load_failed")
+    assert "things was not activated" in body["error"]["message"]
+    assert "'cat'" in body["error"]["message"]
+    models = {m["name"]: m for m in (await client.get("/v1/models")).json()["models"]}
+    assert models["yolov3-tiny"]["default"] and models["yolov3-tiny"]["loaded"]
+    assert models["yolov3-tiny"]["cameras"] == ["demo"]
+    assert not models["things"]["default"] and not models["things"]["loaded"]
+    camera = (await client.get("/v1/cameras/demo")).json()
+    assert camera["model"] is None and camera["classes"] == ["cat"]
+    jpeg = compose_scene().jpeg()
+    detect = await client.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"})
+    assert detect.json()["model"]["name"] == "yolov3-tiny"
+    async with client.stream("GET", "/v1/cameras/demo/snapshot.jpg") as snapshot:
+        assert snapshot.status_code == 200  # the camera still streams on the old engine

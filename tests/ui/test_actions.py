@@ -120,6 +120,7 @@ async def test_activate_for_one_camera_only(dashboard: Dashboard, tmp_path: Path
     await dashboard.services.models.upload("second", second_model(tmp_path / "second.onnx"))
     user = dashboard.user
     await user.open("/models")
+    await user.should_see(marker="activate-second")  # listed off the event loop
     user.find(marker="activate-second").click()
     _only(dashboard, "activate-scope").value = "some"
     _only(dashboard, "activate-cameras").value = ["demo"]
@@ -146,6 +147,7 @@ async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
     the reason."""
     user = dashboard.user
     await user.open("/models")
+    await user.should_see(marker="build-yolov3-tiny-onnxruntime")  # listed off the event loop
     user.find(marker="build-yolov3-tiny-onnxruntime").click()
     await _until(lambda: user.notify.contains("Build of yolov3-tiny queued"))
     (job,) = dashboard.services.jobs.list()

@@ -81,6 +81,7 @@ async def test_a_viewer_watches_but_cannot_change(dashboard: Dashboard):
     await _until(lambda: user.notify.contains("needs the operator scope"))
     await user.should_not_see(marker="camera-name")
     await user.open("/models")
+    await user.should_see(marker="activate-yolov3-tiny")  # listed off the event loop
     (upload,) = user.find(ui.upload).elements
     assert upload.enabled is False
     (activate,) = user.find(marker="activate-yolov3-tiny").elements

@@ -211,6 +211,12 @@ class Detector:
         with self._in_use():
             return self._infer(prepared)
 
+    def run_tensor(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """The engine's raw outputs for a ready input tensor (Open Inference Protocol); like
+        `run`, counted so that close() waits for it."""
+        with self._in_use(), self._lock:
+            return self.engine.infer(tensor)
+
     def _infer(self, prepared: PreparedBatch) -> EngineOutput:
         started = time.monotonic()
         t0 = time.perf_counter()

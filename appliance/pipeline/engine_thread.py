@@ -18,16 +18,19 @@ class EngineThread:
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[tuple[Future, Callable, Any] | None] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
     def submit(self, call: Callable[[T], R], argument: T) -> Future[R]:
         answer: Future[R] = Future()
         self._jobs.put((answer, call, argument))
         return answer
 
-    def close(self) -> None:
-        """Ends the thread after the calls already queued."""
+    def close(self, timeout: float = 30.0) -> None:
+        """End the thread after the calls already queued, and wait for them (an engine is
+        closed after this: nothing may still be running on it)."""
         self._jobs.put(None)
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

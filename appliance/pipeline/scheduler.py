@@ -92,7 +92,7 @@ class InferenceWorker:
         with self._wake:
             if self._stopping:
                 raise ModelClosedError(f"model {self.detector.ref.name} was replaced")
-            return self._engine.submit(self.detector.engine.infer, tensor)
+            return self._engine.submit(self.detector.run_tensor, tensor)
 
     def notify(self) -> None:
         """A camera published a frame: wake the worker (cheap; called from capture threads)."""

@@ -81,6 +81,7 @@ class CameraWorker:
         on_state: StateListener | None = None,
         on_frame: Callable[[], None] | None = None,
         lossless: bool = False,
+        first_frame_id: int = 1,
     ) -> None:
         """`lossless`: wait for each frame to be taken before reading the next, for sources
         read as fast as possible (benchmarks), instead of dropping what inference missed."""
@@ -98,6 +99,7 @@ class CameraWorker:
         self._state = CameraState.STOPPED
         self._rate = RateMeter()
         self._frames = 0
+        self._first_id = first_frame_id  # a restarted camera goes on counting
         self._reconnects = 0
         self._last_error: str | None = None
         self._last_frame_mono: float | None = None
@@ -122,6 +124,11 @@ class CameraWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+
+    @property
+    def next_frame_id(self) -> int:
+        """The id the next frame would get: where a camera restarted after this one begins."""
+        return self._first_id + self._frames
 
     def status(self) -> CaptureStatus:
         now = time.monotonic()
@@ -189,7 +196,8 @@ class CameraWorker:
     def _publish(self, pixels: np.ndarray) -> None:
         now_mono = self.heartbeat = time.monotonic()
         self._frames += 1
-        frame = Frame(self.camera_id, self._frames, time.time(), now_mono, pixels)
+        frame_id = self._first_id + self._frames - 1
+        frame = Frame(self.camera_id, frame_id, time.time(), now_mono, pixels)
         version = self.frames.put(frame)
         self._last_frame_mono = now_mono
         self._rate.tick(now_mono)

@@ -44,6 +44,8 @@ class CameraRuntime:
         self._inference_error: str | None = None
         self._stage_error: str | None = None
         self._reported: str | None = None
+        self.next_frame_id = 1  # a restarted capture continues from here
+        self._last_delivered = 0
 
     @property
     def error(self) -> str | None:
@@ -55,7 +57,13 @@ class CameraRuntime:
             self.feed.plan = plan.feed
 
     def deliver(self, processed: ProcessedFrame) -> None:
-        """The inference worker's result for one frame: through the stages, then out."""
+        """The inference worker's result for one frame: through the stages, then out. A
+        frame older than one already delivered (the old engine's last, finishing after the
+        new engine's first during a swap) is dropped: stages never see time go back."""
+        with self._lock:
+            if processed.frame.frame_id <= self._last_delivered:
+                return
+            self._last_delivered = processed.frame.frame_id
         try:
             processed = run_stages(self.stages, processed)
         except StageError as exc:

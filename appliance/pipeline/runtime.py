@@ -131,6 +131,7 @@ class Pipeline:
                 on_state=self._on_state,
                 on_frame=runtime.notify,
                 lossless=lossless,
+                first_frame_id=runtime.next_frame_id,
             )
             worker = self._worker_for(detector)
             runtime.clear_errors()
@@ -154,6 +155,7 @@ class Pipeline:
                 worker.remove(camera_id)
         if capture is not None:
             capture.stop()
+            runtime.next_frame_id = capture.next_frame_id  # ids go on rising after a restart
 
     def retune(self, camera_id: str, plan: CameraPlan) -> None:
         """New inference parameters, fps limit or stages, from the next frame on."""

@@ -132,29 +132,64 @@ class InferenceWorker:
         postprocessing; with it, that work fills cores the engine leaves idle (a GPU engine
         leaves them all). The price, only while the engine is saturated: a frame may wait
         for the one run ahead of it."""
-        running: Batch | None = None  # on the engine
-        ready: Batch | None = None  # preprocessed, waiting for the engine
+        inflight: deque[Batch] = deque()  # on the engine thread, oldest first (at most 2)
+        ready: Batch | None = None  # preprocessed, not on the engine yet
         try:
             while not self._stop.is_set() or self._has_requests():
                 self.heartbeat = now = time.monotonic()
                 if ready is None:
                     ready = self._prepare(self._pick(now))
-                if running is not None and (ready is not None or running.answer.done()):
+                if inflight and (ready is not None or inflight[0].answer.done()):
                     # queue the next batch behind the engine's current one, so the engine
                     # never waits for this thread; then postprocess and deliver the current
-                    finished, running, ready = running, self._submit(ready), None
-                    self._finish(finished)
-                elif running is None and ready is not None:
-                    running, ready = self._submit(ready), None
+                    if ready is not None and len(inflight) < 2:  # (3 after requests cut in)
+                        inflight.append(self._submit(ready))
+                        ready = None
+                    self._finish_head(inflight)
+                elif ready is not None:
+                    inflight.append(self._submit(ready))
+                    ready = None
                 else:
                     self._sleep(now)
             # stopping (a swap moved the cameras away, or shutdown): every frame picked is
             # still delivered, so a swap skips none
-            for batch in (running, self._submit(ready)):
-                if batch is not None:
-                    self._finish(batch)
+            if ready is not None:
+                inflight.append(self._submit(ready))
+            while inflight:
+                self._finish(inflight.popleft())
         finally:
             self._engine.close()
+
+    def _finish_head(self, inflight: deque[Batch]) -> None:
+        """Wait for the oldest batch on the engine, letting requests that arrive meanwhile
+        ahead of a camera batch queued behind it; then postprocess and deliver it."""
+        head = inflight[0]
+        while not head.answer.done():
+            self._let_requests_in(inflight)
+            with self._wake:
+                if not self._pending and not head.answer.done():
+                    self._wake.wait(0.5)
+                self._pending = False  # the loop picks anew after this anyway
+        self._finish(inflight.popleft())
+
+    def _let_requests_in(self, inflight: deque[Batch]) -> None:
+        """A client waits for the engine run in progress, not also for the camera batch
+        queued behind it: while the engine has not started that batch, it goes back behind
+        a batch of the waiting requests (its frames are kept, not picked again)."""
+        queued = inflight[-1]
+        if len(inflight) < 2 or not self._has_requests():
+            return
+        if any(isinstance(item, RequestItem) for item in queued.items):
+            return
+        if not queued.answer.cancel():
+            return  # the engine has started it
+        inflight.pop()
+        with self._wake:
+            requests = self._pick_requests()
+        first = self._prepare(requests)
+        if first is not None:
+            inflight.append(self._submit(first))
+        inflight.append(self._submit(queued))
 
     def _has_requests(self) -> bool:
         with self._wake:

@@ -73,6 +73,11 @@ class Pipeline:
         self._retired: weakref.WeakSet[Detector] = weakref.WeakSet()
         self._lock = threading.RLock()
 
+    @property
+    def max_batch(self) -> int:
+        """Most images an inference worker runs at once (engines with a dynamic batch)."""
+        return self._max_batch
+
     # --- topology ------------------------------------------------------------------------
 
     def add(self, camera_id: str) -> None:

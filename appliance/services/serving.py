@@ -91,7 +91,10 @@ class ServingService:
         """Load and warm every model; readiness says how it went. Never raises."""
         try:
             for spec in self._specs:
-                detector, _, warmup_ms = await asyncio.to_thread(self._load_and_warm, spec)
+                # every batch size now, before READY: ONNX Runtime's arena then has its
+                # size from the start instead of growing whenever a larger batch first comes
+                batch = self._pipeline.max_batch
+                detector, _, warmup_ms = await asyncio.to_thread(self._load_and_warm, spec, batch)
                 with self._lock:
                     self._detectors[spec.name] = detector
                 self.readiness.models.append(LoadedModel.of(detector, warmup_ms))
@@ -176,7 +179,9 @@ class ServingService:
             rss_before = _rss_mb()
             try:
                 spec = ModelSpec(name, path)
-                detector, load_ms, warmup_ms = await asyncio.to_thread(self._load_and_warm, spec)
+                # one image: warming every batch size takes ~10x longer, and beside a
+                # serving engine on a small machine that skips camera frames
+                detector, load_ms, warmup_ms = await asyncio.to_thread(self._load_and_warm, spec, 1)
             except ApplianceError as exc:
                 raise ModelLoadError(f"{name} was not activated: {exc.message}") from None
             start = time.perf_counter()
@@ -274,8 +279,9 @@ class ServingService:
             released.append(unused)
         return released
 
-    def _load_and_warm(self, spec: ModelSpec) -> tuple[Detector, float, float]:
-        """Load a model beside the ones serving and warm it (blocking: run in a thread)."""
+    def _load_and_warm(self, spec: ModelSpec, batch: int) -> tuple[Detector, float, float]:
+        """Load a model beside the ones serving and warm it at batches of up to `batch`
+        images (blocking: run in a thread)."""
         start = time.perf_counter()
         if spec.remote is not None:
             detector = Detector.connect(spec.name, spec.remote)
@@ -284,7 +290,7 @@ class ServingService:
             detector = Detector.load(spec.name, spec.path, self._config, self._selector)
         loaded = time.perf_counter()
         try:
-            warmup_ms = detector.warm_up()
+            warmup_ms = detector.warm_up(batch)
         except Exception:
             detector.close()
             raise

@@ -115,6 +115,26 @@ def test_end2end_model_with_sidecar_labels(tmp_path: Path) -> None:
     assert [(d.label, d.confidence) for d in result.detections] == [("wasp", 0.8)]
 
 
+def test_warm_up_runs_each_batch_size_the_worker_may_send_largest_first(tmp_path: Path) -> None:
+    """So ONNX Runtime's arena reaches its size at start-up, not in steps while serving."""
+    output = np.zeros((300, 6), np.float32)
+    detector = Detector.load("e2e", _constant_model(tmp_path / "e2e.onnx", output, {}), CPU)
+    ran: list[int] = []
+    infer = detector.engine.infer
+
+    def counted(batch: np.ndarray) -> list[np.ndarray]:
+        ran.append(len(batch))
+        return infer(batch)
+
+    detector.engine.infer = counted  # type: ignore[method-assign]
+    assert detector.dynamic_batch
+    assert detector.warm_up(4) > 0
+    assert ran == [4, 3, 2, 1]
+    detector.dynamic_batch, ran[:] = False, []  # a fixed batch of one: one run
+    detector.warm_up(4)
+    assert ran == [1]
+
+
 def test_model_without_labels_falls_back_to_coco(tmp_path: Path) -> None:
     output = np.zeros((84, 100), np.float32)
     detector = Detector.load("m", _constant_model(tmp_path / "m.onnx", output, {}), CPU)

@@ -56,6 +56,7 @@ from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.stages import DetectionFilter
+from appliance.server import fix_malloc_thresholds
 from appliance.sources import SourceOptions, open_source
 
 JPEG_QUALITY = 80  # the service's Broadcaster default: the naive loop encodes alike
@@ -324,6 +325,7 @@ def main() -> int:
     parser.add_argument("--soak-minutes", type=float, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    fix_malloc_thresholds()  # as `appliance serve` does: in-process figures match the service
     logger.remove()  # the cameras' state lines would bury the table
     logger.add(sys.stderr, level="WARNING")
 

@@ -69,7 +69,8 @@ class CameraRuntime:
         except StageError as exc:
             self._set_errors(stage=exc.message)
             return
-        self._set_errors(stage=None)
+        if self._stage_error is not None:  # (no lock per frame while all is well)
+            self._set_errors(stage=None)
         self.broadcaster.publish(processed)
 
     def inference_failed(self, message: str | None) -> None:

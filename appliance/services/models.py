@@ -127,9 +127,7 @@ class ModelService:
         return report, model_labels(staged, self._config)
 
     async def delete(self, name: str) -> None:
-        default = self._serving.default_model
-        active = {model or default for model in self._cameras.assigned_models().values()}
-        active |= {default}
+        active = self._serving.models_in_use()
         await asyncio.to_thread(self.repository.delete, name, active=active)
         self._events.publish("model.deleted", model=name)
 

@@ -135,6 +135,12 @@ class ServingService:
         with self._lock:
             return dict(self._detectors)
 
+    def models_in_use(self) -> set[str]:
+        """The default model and every model a camera is configured with."""
+        assert self._router is not None, "serving has no cameras attached"
+        default = self._default
+        return {model or default for model in self._router.assigned_models().values()} | {default}
+
     def detector(self, name: str | None) -> Detector:
         """The detector serving `name` (None: the default model) now."""
         with self._lock:
@@ -265,10 +271,8 @@ class ServingService:
             self._pipeline.retire(replaced)
             replaced.close()
             released.append(f"{replaced.ref.name}@{replaced.ref.version}")
-        assert self._router is not None
-        assigned = self._router.assigned_models()
+        in_use = self.models_in_use()
         with self._lock:
-            in_use = {model or self._default for model in assigned.values()} | {self._default}
             idle = {n: d for n, d in self._detectors.items() if n not in in_use}
             for unused in idle:
                 del self._detectors[unused]

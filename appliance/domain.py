@@ -19,6 +19,7 @@ class Detection:
     y1: float
     x2: float
     y2: float
+    track_id: int | None = None  # set by a camera's tracker; unique per camera while it runs
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,11 +35,16 @@ class DetectionOut(Schema):
     class_id: int
     confidence: float
     box: Box = Field(description="Corners in the original image's pixels.")
+    track_id: int | None = Field(
+        None, description="The tracked object's id, unique per camera (camera streams only)."
+    )
 
 
 def _detection_out(d: Detection) -> DetectionOut:
     box = Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2)
-    return DetectionOut(label=d.label, class_id=d.class_id, confidence=d.confidence, box=box)
+    return DetectionOut(
+        label=d.label, class_id=d.class_id, confidence=d.confidence, box=box, track_id=d.track_id
+    )
 
 
 class ModelOut(Schema):

@@ -35,14 +35,24 @@ class DetectionOut(Schema):
     class_id: int
     confidence: float
     box: Box = Field(description="Corners in the original image's pixels.")
+
+
+class TrackedDetectionOut(DetectionOut):
+    """A detection in a camera's frame: with its track's id while the camera tracks."""
+
     track_id: int | None = Field(
-        None, description="The tracked object's id, unique per camera (camera streams only)."
+        None, description="The tracked object's id, unique per camera while the service runs."
     )
 
 
 def _detection_out(d: Detection) -> DetectionOut:
     box = Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2)
-    return DetectionOut(
+    return DetectionOut(label=d.label, class_id=d.class_id, confidence=d.confidence, box=box)
+
+
+def _tracked_out(d: Detection) -> TrackedDetectionOut:
+    box = Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2)
+    return TrackedDetectionOut(
         label=d.label, class_id=d.class_id, confidence=d.confidence, box=box, track_id=d.track_id
     )
 
@@ -150,7 +160,7 @@ class FrameMessage(Schema):
     captured_at: float = Field(description="Unix time the frame was captured.")
     model: ModelOut
     image: ImageSize
-    detections: list[DetectionOut]
+    detections: list[TrackedDetectionOut]
     timings: dict[str, float] = Field(description="Stage latencies of this frame in ms.")
 
     @classmethod
@@ -162,6 +172,6 @@ class FrameMessage(Schema):
             captured_at=round(frame.captured_at, 4),
             model=ModelOut(name=result.model.name, version=result.model.version),
             image=ImageSize(width=result.width, height=result.height),
-            detections=[_detection_out(d) for d in result.detections],
+            detections=[_tracked_out(d) for d in result.detections],
             timings=frame.stages_ms,
         )

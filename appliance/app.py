@@ -19,6 +19,7 @@ from appliance.api.fallback import install_api_fallback
 from appliance.api.limits import ApiLimits, BodyLimitMiddleware
 from appliance.api.middleware import RequestContextMiddleware
 from appliance.api.routes import (
+    camera_scene,
     camera_streams,
     cameras,
     detect,
@@ -52,6 +53,7 @@ from appliance.services.metrics import Metrics
 from appliance.services.model_specs import ImageLimits, ModelSpec
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.scene_metrics import SceneCollector
 from appliance.services.serving import ServingService
 from appliance.services.telemetry import TelemetryService
 from appliance.settings import Settings
@@ -124,7 +126,7 @@ def build_services(settings: Settings) -> Services:
         config,
         on_swap=metrics.observe_swap,
     )
-    return Services(
+    services = Services(
         serving=serving,
         detection=detection,
         recorder=DetectionRecorder(on_results=metrics.observe_results),
@@ -142,6 +144,8 @@ def build_services(settings: Settings) -> Services:
             settings.data_dir, enabled=settings.auth, login_link_ttl_s=settings.login_link_ttl_s
         ),
     )
+    metrics.watch(SceneCollector(services.scene.all))
+    return services
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -159,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(services.start(), name="start-services"),
             asyncio.create_task(services.cameras.watch_stalls(), name="watch-stalls"),
+            asyncio.create_task(services.cameras.scene.keep_saved(), name="save-counts"),
         ]
         try:
             yield
@@ -195,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(detect_ws.router, **guard(access.OPERATOR, on))
     app.include_router(cameras.router, **guard(access.OPERATOR_WRITES, on))
     app.include_router(camera_streams.router, **guard(access.VIEWER, on))
+    app.include_router(camera_scene.router, **guard(access.OPERATOR_WRITES, on))
     app.include_router(events.router, **guard(access.VIEWER, on))
     app.include_router(metrics.router, **guard(access.VIEWER, on and not settings.metrics_public))
     app.include_router(models.router, **guard(access.ADMIN_WRITES, on))

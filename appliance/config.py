@@ -6,14 +6,58 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from appliance.analytics.geometry import is_simple_polygon
 from appliance.durable import write_atomic
 from appliance.errors import ApplianceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: lines, zones, tracking and counts
 CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+SLUG = CAMERA_ID  # names of lines and zones, used in URLs
+MAX_LINES = MAX_ZONES = 16
+Coordinate = Annotated[float, Field(ge=0, le=1)]
+Point = tuple[Coordinate, Coordinate]
+Slug = Annotated[str, Field(pattern=SLUG)]
+
+
+class LineConfig(BaseModel):
+    """A counting line: two distinct points, normalised 0..1 of the frame (x right, y down).
+    Crossing towards the side of the normal (dy, -dx) counts as `in`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: list[Point] = Field(min_length=2, max_length=2)
+    classes: list[str] | None = Field(None, description="Labels or ids to count; all when empty.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LineConfig:
+        if self.points[0] == self.points[1]:
+            raise ValueError("a line needs two distinct points")
+        return self
+
+
+class ZoneConfig(BaseModel):
+    """An occupancy zone: a simple polygon of 3..32 normalised points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: list[Point] = Field(min_length=3, max_length=32)
+    classes: list[str] | None = Field(None, description="Labels or ids to count; all when empty.")
+    inertia: int = Field(
+        3, ge=1, le=100, description="Frames an object must be inside (or out) to count."
+    )
+    loiter_s: float | None = Field(
+        None, gt=0, le=86400, description="Seconds inside after which zone.loitering is raised."
+    )
+
+    @model_validator(mode="after")
+    def _simple(self) -> ZoneConfig:
+        if not is_simple_polygon([tuple(p) for p in self.points]):
+            raise ValueError("a zone's polygon must not cross itself or repeat a point")
+        return self
 
 
 class CameraConfig(BaseModel):
@@ -41,6 +85,24 @@ class CameraConfig(BaseModel):
     fourcc: str | None = Field(
         None, pattern=r"^[A-Z0-9]{4}$", description="Pixel format to ask a USB camera for: MJPG."
     )
+    tracking: bool = Field(True, description="Give each object a track id across frames.")
+    lines: dict[Slug, LineConfig] = Field(default_factory=dict, max_length=MAX_LINES)
+    zones: dict[Slug, ZoneConfig] = Field(default_factory=dict, max_length=MAX_ZONES)
+
+    @model_validator(mode="after")
+    def _counting_needs_tracking(self) -> CameraConfig:
+        if not self.tracking and (self.lines or self.zones):
+            raise ValueError("lines and zones count tracked objects: keep tracking on")
+        return self
+
+
+class SceneCounts(BaseModel):
+    """A camera's counts as last saved: per line {in, out}, per zone {entered}, by label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lines: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
+    zones: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
 
 class RuntimeConfig(BaseModel):
@@ -49,6 +111,9 @@ class RuntimeConfig(BaseModel):
     schema_version: int = SCHEMA_VERSION
     cameras: list[CameraConfig] = Field(default_factory=list)
     default_model: str | None = Field(None, description="Activated for everything; else --model.")
+    counts: dict[str, SceneCounts] = Field(
+        default_factory=dict, description="Line and zone counts by camera, a few seconds behind."
+    )
 
 
 class ConfigError(ApplianceError):

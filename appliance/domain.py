@@ -75,13 +75,40 @@ class Frame:
     pixels: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class LineOverlay:
+    """A counting line as drawn on the annotated stream: normalised points, totals."""
+
+    name: str
+    points: tuple[tuple[float, float], tuple[float, float]]
+    inward: int
+    outward: int
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneOverlay:
+    """A zone as drawn on the annotated stream: normalised polygon, objects inside now."""
+
+    name: str
+    points: tuple[tuple[float, float], ...]
+    occupied: int
+
+
+@dataclass(frozen=True, slots=True)
+class SceneOverlay:
+    lines: tuple[LineOverlay, ...] = ()
+    zones: tuple[ZoneOverlay, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class ProcessedFrame:
-    """A frame with what the model found in it and how long each stage took (ms)."""
+    """A frame with what the model found in it, how long each stage took (ms) and, where
+    the camera counts, its lines and zones as they stand after this frame."""
 
     frame: Frame
     result: DetectionResult
     stages_ms: dict[str, float]
+    overlay: SceneOverlay | None = None
 
 
 class CameraState(str, enum.Enum):

@@ -16,6 +16,7 @@ from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.scene import SceneService
 from appliance.services.telemetry import TelemetryService
 
 
@@ -46,6 +47,13 @@ def get_events(services: Annotated[Services, Depends(get_services)]) -> EventBus
 
 
 CamerasDep = Annotated[CameraService, Depends(get_cameras)]
+
+
+def get_scene(services: Annotated[Services, Depends(get_services)]) -> SceneService:
+    return services.scene
+
+
+SceneDep = Annotated[SceneService, Depends(get_scene)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
 
 

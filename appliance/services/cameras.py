@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from pydantic import ValidationError
 
 from appliance.config import CameraConfig, ConfigStore
 from appliance.domain import DetectParams
-from appliance.errors import ApplianceError, ConflictError
+from appliance.errors import ApplianceError, ConflictError, InvalidInputError
 from appliance.pipeline.camera import CaptureTiming
 from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.feeds import FeedPlan
@@ -23,6 +24,7 @@ from appliance.services.camera_views import CameraLimits, CameraNotFoundError, C
 from appliance.services.events import EventBus
 from appliance.services.live import LiveViewer
 from appliance.services.model_specs import class_ids
+from appliance.services.scene_state import SceneRegistry
 from appliance.services.serving import ServingService
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
 
@@ -47,6 +49,7 @@ class CameraService:
         timing: CaptureTiming | None = None,
         source_factory: SourceFactory | None = None,
         limits: CameraLimits | None = None,
+        scene: SceneRegistry | None = None,
     ) -> None:
         self._store = store
         self._serving = serving
@@ -56,6 +59,7 @@ class CameraService:
         self._limits = limits or CameraLimits(max_viewers=None)
         self._source_factory = source_factory or self._open_source
         self._configs: dict[str, CameraConfig] = {}
+        self.scene = scene or SceneRegistry(store, events)
         self._lock = threading.RLock()
         serving.attach(self)
 
@@ -65,6 +69,7 @@ class CameraService:
         """Restore the saved cameras (the demo camera on a first start) and start them."""
         saved = await asyncio.to_thread(self._store.load)
         cameras = saved.cameras if saved is not None else [DEMO_CAMERA]
+        self.scene.restore(saved.counts if saved is not None else {})
         for config in cameras:
             self._configs[config.id] = config
             self._pipeline.add(config.id)
@@ -88,6 +93,10 @@ class CameraService:
 
     def close(self) -> None:
         self._pipeline.close()
+        try:
+            self.scene.flush()  # the last few seconds of counts
+        except (OSError, ApplianceError) as exc:
+            logger.error("saving line and zone counts failed: {}", exc)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -183,11 +192,17 @@ class CameraService:
         """Apply changed fields; the camera restarts only if how it captures changed."""
         with self._lock:
             current = self._require(camera_id)
-        updated = CameraConfig.model_validate({**current.model_dump(), **changes, "id": camera_id})
+        try:
+            updated = CameraConfig.model_validate(
+                {**current.model_dump(), **changes, "id": camera_id}
+            )
+        except ValidationError as exc:  # fields valid alone, not together (lines, no tracking)
+            raise InvalidInputError(exc.errors()[0]["msg"]) from None
         self._validate(updated)
         with self._lock:
             self._configs[camera_id] = updated
         await asyncio.to_thread(self._save)
+        self.scene.retain(updated)
         restart = any(getattr(current, k) != getattr(updated, k) for k in _CAPTURE_FIELDS)
         if updated.enabled and current.enabled and not restart:
             self._pipeline.retune(camera_id, self._plan(updated))
@@ -204,6 +219,7 @@ class CameraService:
         await asyncio.to_thread(self._pipeline.remove, camera_id)
         with self._lock:
             del self._configs[camera_id]
+        self.scene.drop(camera_id)
         await asyncio.to_thread(self._save)
         self._events.publish("camera.deleted", camera=camera_id)
 
@@ -229,14 +245,21 @@ class CameraService:
     def _validate(self, config: CameraConfig) -> None:
         """Refuse what could never run: a bad URI, an unknown model or class."""
         parse_uri(config.uri, self._limits.media_roots)
-        self._plan(config)
+        labels = self._serving.detector(config.model).labels
+        counted = [*config.lines.values(), *config.zones.values()]
+        for classes in (config.classes, *(item.classes for item in counted)):
+            class_ids(classes, labels)
 
     def _plan(self, config: CameraConfig) -> CameraPlan:
-        """What the camera's config asks of inference and of the stages after it."""
+        """What the camera's config asks of inference and of the stages after it: the class
+        filter, then (while it tracks) the tracker, which sees the weak boxes and continues
+        tracks on them, then the lines and zones."""
         labels = self._serving.detector(config.model).labels
         params = DetectParams(conf=min(config.conf, DECODE_FLOOR), iou=0.45, max_det=300)
-        keep = DetectionFilter(conf=config.conf, classes=class_ids(config.classes, labels))
-        return CameraPlan(FeedPlan(params, config.fps_limit), stages=(keep,))
+        classes = class_ids(config.classes, labels)
+        tracking = self.scene.stages(config, labels)
+        keep = DetectionFilter(conf=params.conf if tracking else config.conf, classes=classes)
+        return CameraPlan(FeedPlan(params, config.fps_limit), stages=(keep, *tracking))
 
     def _save(self) -> None:
         """Write the cameras (blocking: call from a thread)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from loguru import logger
 
@@ -17,6 +18,7 @@ from appliance.services.metrics import Metrics
 from appliance.services.model_specs import ModelSpec, ServiceState
 from appliance.services.models import ModelService
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.scene import SceneService
 from appliance.services.serving import ServingService
 from appliance.services.telemetry import TelemetryService
 
@@ -43,6 +45,11 @@ class Services:
     jobs: JobService = field(default_factory=JobService.without_builds)
     # tokens, scopes, signed URLs; a set built by hand (tests) gets one with auth off
     auth: AuthService = field(default_factory=AuthService.disabled)
+
+    @cached_property
+    def scene(self) -> SceneService:
+        """Lines and zones of the cameras."""
+        return SceneService(self.cameras)
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""

@@ -174,5 +174,7 @@ class ConfigStore:
 
     def save(self, config: RuntimeConfig) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(config.model_dump(mode="json"), indent=2).encode()
+        # written in this version's schema, whatever version the file was read from
+        current = config.model_copy(update={"schema_version": SCHEMA_VERSION})
+        data = json.dumps(current.model_dump(mode="json"), indent=2).encode()
         write_atomic(self.path, data, prefix=self.TEMP_PREFIX)

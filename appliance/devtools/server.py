@@ -52,19 +52,23 @@ def free_port() -> int:
 @contextmanager
 def start_server(
     workdir: Path,
-    cameras: Sequence[dict] = (),
+    cameras: Sequence[dict] | None = (),
     env: dict[str, str] | None = None,
     auth: bool = False,
 ) -> Iterator[Server]:
     """Start the CLI in `workdir` with `cameras` saved in its data dir (none: nothing shares
     the CPU with what is measured); wait until its models are warm and its cameras stream;
     SIGTERM it afterwards. Authentication is off unless `auth` (then `server.token` holds
-    the initial admin token)."""
+    the initial admin token). `cameras` None: start on what `workdir` holds from an earlier
+    start (a restart)."""
     env = {"APPLIANCE_AUTH": "1" if auth else "0", **(env or {})}
     port, log, data = free_port(), workdir / "server.log", workdir / "data"
-    data.mkdir(parents=True)
-    config = {"schema_version": 1, "cameras": list(cameras)}
-    (data / "config.json").write_text(json.dumps(config))
+    if cameras is None:
+        cameras = json.loads((data / "config.json").read_text())["cameras"]
+    else:
+        data.mkdir(parents=True)
+        config = {"schema_version": 1, "cameras": list(cameras)}
+        (data / "config.json").write_text(json.dumps(config))
     command = [sys.executable, "-m", "appliance", "serve", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -42,6 +42,7 @@ class SceneRegistry:
         self._saved: dict[str, SceneCounts] = {}
         self._written: dict[str, SceneCounts] | None = None  # what the last flush saved
         self._lock = threading.RLock()
+        self._flushing = threading.Lock()
 
     def restore(self, saved: dict[str, SceneCounts]) -> None:
         """Counts as the last run saved them, picked up as each line and zone is built."""
@@ -137,13 +138,21 @@ class SceneRegistry:
     # --- persistence -----------------------------------------------------------------------
 
     def flush(self) -> bool:
-        """Save the counts if they changed since the last save (blocking: from a thread)."""
-        counts = self.snapshot()
-        if counts == self._written:
-            return False
-        self._store.update(lambda saved: saved.model_copy(update={"counts": counts}))
-        self._written = counts
-        return True
+        """Save the counts if they changed since the last save (blocking: from a thread).
+        One flush at a time, each from a fresh snapshot: a periodic flush still writing when
+        the service stops (its task cancelled, its thread not) must not land after the last
+        one with older counts."""
+        with self._flushing:
+            if self._written is None:
+                # not restored yet (the models still load): an empty snapshot now would
+                # overwrite the counts the last run saved
+                return False
+            counts = self.snapshot()
+            if counts == self._written:
+                return False
+            self._store.update(lambda saved: saved.model_copy(update={"counts": counts}))
+            self._written = counts
+            return True
 
     async def keep_saved(self, every_s: float = 2.0) -> None:
         """Runs for the life of the app: counts reach the disk at most `every_s` late."""

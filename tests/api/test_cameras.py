@@ -16,6 +16,7 @@ from helpers import assert_error, wait_ready, write_clip
 from starlette.testclient import TestClient
 
 from appliance.app import create_app
+from appliance.config import SCHEMA_VERSION
 from appliance.settings import Settings
 
 
@@ -147,7 +148,7 @@ async def test_cameras_survive_a_restart(settings: Settings, clip: Path) -> None
                     assert cameras["b"]["conf"] == 0.5 and cameras["b"]["enabled"] is False
                     await wait_state(http, "a", "streaming")
     saved = json.loads((settings.data_dir / "config.json").read_text())
-    assert saved["schema_version"] == 1 and len(saved["cameras"]) == 2
+    assert saved["schema_version"] == SCHEMA_VERSION and len(saved["cameras"]) == 2
 
 
 def test_first_start_shows_the_demo_camera(tmp_path: Path) -> None:

@@ -59,3 +59,23 @@ def percent(value: float | None) -> str:
 def count(number: int, noun: str) -> str:
     """The number and the noun, plural unless one: 1 viewer, 0 viewers (regular nouns)."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def line_totals(counts: dict[str, dict[str, int]]) -> str:
+    """A line's counts in both directions: "in 3 · out 1"."""
+    return f"in {sum(counts.get('in', {}).values())} · out {sum(counts.get('out', {}).values())}"
+
+
+def line_by_label(counts: dict[str, dict[str, int]]) -> str:
+    """Per label, most counted first: "person 2 in 1 out · cat 1 in 0 out"."""
+    inward, outward = counts.get("in", {}), counts.get("out", {})
+    labels = sorted(
+        set(inward) | set(outward), key=lambda k: (-inward.get(k, 0) - outward.get(k, 0), k)
+    )
+    return " · ".join(f"{k} {inward.get(k, 0)} in {outward.get(k, 0)} out" for k in labels)
+
+
+def by_label(counts: dict[str, int]) -> str:
+    """ "person 2, cat 1": most first, zeros left out."""
+    ranked = sorted(((k, n) for k, n in counts.items() if n), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{k} {n}" for k, n in ranked)

@@ -56,6 +56,12 @@ class CameraForm:
                     "Confidence", value=config.conf if config else 0.25, min=0, max=1, step=0.05
                 )
                 self.conf.classes("w-28")
+            with ui.row().classes("w-full items-center gap-2"):
+                self.tracking = ui.switch("Tracking", value=config.tracking if config else True)
+                self.tracking.mark("camera-tracking")
+                ui.label("a track id per object, across frames: lines and zones need it").classes(
+                    "text-xs text-gray-500"
+                )
             self.preview = ui.column().classes("w-full")
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Test connection", icon="cable", on_click=self.test_connection).props(
@@ -95,6 +101,7 @@ class CameraForm:
             "model": None if self.model.value == DEFAULT_MODEL else self.model.value,
             "fps_limit": self.fps.value or None,
             "conf": self.conf.value if self.conf.value is not None else 0.25,
+            "tracking": bool(self.tracking.value),
         }
         if self._uri_changed():
             values["uri"] = self.uri.value.strip()

@@ -1,5 +1,5 @@
-"""One camera: large live view, boxes on/off, confidence and class filters, latencies,
-snapshot download and the most recent detections."""
+"""One camera: large live view, boxes on/off, confidence and class filters, counting lines
+and zones drawn on the picture, latencies, snapshot download and the most recent detections."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from appliance.errors import NotFoundError
 from appliance.services.cameras import CameraService, CameraView
 from ui import formatting, session
 from ui.components.live_view import LiveView
+from ui.components.scene_editor import SceneEditor
+from ui.components.scene_list import SceneList
 from ui.context import Dashboard
 from ui.feedback import run_action
 from ui.layout import page_frame
@@ -43,6 +45,7 @@ async def camera_page(dash: Dashboard, camera_id: str) -> None:
         with ui.column().classes("flex-[3] min-w-[320px] gap-2"):
             live = LiveView(cameras, camera_id, fps=15, url_for=dash.media_url)
             _controls(dash, live, view, labels)
+            _lines_and_zones(dash, live, labels)
         with ui.column().classes("flex-[2] min-w-[280px] gap-4"):
             CameraFacts(cameras, camera_id, live)
 
@@ -87,6 +90,13 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView, labels: list[st
             "flat round"
         ).tooltip("Download a snapshot").mark("snapshot")
         _start_stop(dash, view)
+
+
+def _lines_and_zones(dash: Dashboard, live: LiveView, labels: list[str]) -> None:
+    with ui.card().classes("w-full gap-2").mark("scene"):
+        editor = SceneEditor(dash, live, labels, title="Lines & zones")
+        ui.separator()
+        editor.on_saved = SceneList(dash, live.camera_id).update
 
 
 async def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:

@@ -1,0 +1,1 @@
+"""Pure per-camera logic on detections (tracking, lines, zones): no threads, no I/O."""

@@ -11,8 +11,11 @@ track, by IoU with the track's predicted box weighted by the detection's confide
 followed in the last frame and left over may then take weak detections (an object half hidden
 scores low but is still there); a confident detection nothing took starts a track, which a
 second sighting confirms. A track nothing matched is kept `lost_s` seconds and predicted
-forward. Two additions, measured on benchmarks/tracking.py (two people crossing, one hidden
-for ~0.8 s; MOTChallenge's TUD sequences unchanged):
+forward. Three additions, each measured by benchmarks/tracking.py (people crossing, one hidden
+for ~0.8 s, through the demo model; MOTChallenge's TUD ground truth, jittered):
+- trust: a lost track's match score wanes with the time lost, so that a track followed until
+  now wins a box that one long lost would take about as well (the hidden person's prediction
+  lies on the one in front);
 - re-finding: a lost track's predicted box drifts (a box shrinks as its object goes behind
   another, which slows the filter just before the loss), so lost tracks get a second chance on
   boxes grown with the time lost (buffered IoU, as C-BIoU), but only ahead of where they were
@@ -50,6 +53,7 @@ class TrackerSettings:
     low_match_iou: float = 0.5  # least IoU for a weak detection (stricter, as in ByteTrack)
     confirm_iou: float = 0.3  # least IoU x confidence for a new track's second sighting
     lost_s: float = 1.0  # how long a track nothing matched is kept for re-association
+    lost_discount: float = 0.6  # a lost track's match score shrinks by this share over lost_s
     refind_grow: float = 0.2  # re-finding: boxes grown by this share of their size each side
     refind_grow_per_s: float = 0.6  # ... and by this much more per second lost
     part_inside: float = 0.9  # a box this much inside a tracked box of its class starts no track
@@ -104,7 +108,9 @@ class ByteTracker:
         strong = [j for j, d in enumerate(dets) if d.confidence >= s.high]
         weak = [j for j, d in enumerate(dets) if d.confidence < s.high]
         confirmed = [k for k, t in enumerate(tracks) if t.confirmed]
-        pairs, left, strong = _assign(iou * scores, confirmed, strong, s.match_iou)
+        pairs, left, strong = _assign(
+            iou * scores * self._trust(at), confirmed, strong, s.match_iou
+        )
         lost = [k for k in left if tracks[k].lost]
         refound: list[tuple[int, int]] = []
         if lost and strong:
@@ -138,6 +144,13 @@ class ByteTracker:
         """IoU of each track's predicted box with each box; 0 across classes."""
         same = np.array([t.class_id for t in self._tracks], int)[:, None] == classes[None, :]
         return box_iou(kalman.to_boxes(self._means), boxes) * same
+
+    def _trust(self, at: float) -> np.ndarray:
+        """(tracks, 1): how far each track's predicted box is to be trusted; it wanes while
+        the track stays lost (DeepSORT matches the most recently seen tracks first)."""
+        lost = np.array([at - t.seen_at if t.lost else 0.0 for t in self._tracks])
+        share = np.minimum(lost / self.settings.lost_s, 1.0)
+        return (1.0 - self.settings.lost_discount * share).reshape(-1, 1)
 
     def _reach(
         self, rows: list[int], boxes: np.ndarray, classes: np.ndarray, at: float

@@ -49,16 +49,21 @@ def mot_sequence(name: str) -> tuple[tuple[TruthBox, ...], ...]:
 
 
 def noisy_detections(
-    truth: Truth, seed: int = 0, jitter: float = 0.05, drop: float = 0.1
+    truth: Truth,
+    seed: int = 0,
+    jitter: float = 0.05,
+    drop: float = 0.1,
+    min_visibility: float = 0.5,
 ) -> list[list[Detection]]:
-    """What a decent detector would report: each true box, moved by gaussian noise of
-    `jitter` x its size per edge, confidence uniform in 0.3-0.9; a share `drop` missed."""
+    """What a decent detector would report: each true box at least `min_visibility` in sight,
+    moved by gaussian noise of `jitter` x its size per edge, confidence uniform in 0.3-0.9;
+    a share `drop` of them missed (fixed `seed`)."""
     rng = np.random.default_rng(seed)
     out = []
     for boxes in truth:
         found = []
         for b in boxes:
-            if rng.random() < drop:
+            if rng.random() < drop or b.visibility < min_visibility:
                 continue
             w, h = b.x2 - b.x1, b.y2 - b.y1
             dx1, dy1, dx2, dy2 = rng.normal(0.0, jitter, 4) * (w, h, w, h)

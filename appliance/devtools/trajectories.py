@@ -11,6 +11,7 @@ canonical set of paths; other seeds move their ends, sizes and speed, for a seco
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +62,13 @@ class Actor:
 
 @dataclass(frozen=True)
 class ClipTruth:
-    """The ground truth of a written clip: per frame, the objects in front-to-back order."""
+    """A clip's ground truth: per frame, the objects front to back; `path` once written."""
 
-    path: Path
     fps: float
     size: tuple[int, int]
     frames: tuple[tuple[TruthBox, ...], ...]
     crossings: tuple[int, ...]  # frames at which the two people's centres pass each other
+    path: Path | None = None
 
 
 def actors(seed: int = 0) -> tuple[Actor, ...]:
@@ -154,6 +155,11 @@ class TrajectoryScene:
 
         return tuple(i for i in range(1, self.frames) if side(i) != side(i - 1))
 
+    def ground_truth(self) -> ClipTruth:
+        """Every frame's truth, without rendering a pixel (for tests of trackers)."""
+        frames = tuple(self.truth(i) for i in range(self.frames))
+        return ClipTruth(self.fps, (1280, 720), frames, self.crossings())
+
 
 def write_trajectory_clip(path: Path, seed: int = 0, fps: float = 15.0) -> ClipTruth:
     """The scene's loop as a 1280x720 MJPG .avi (OpenCV reads it back), and its truth."""
@@ -164,8 +170,7 @@ def write_trajectory_clip(path: Path, seed: int = 0, fps: float = 15.0) -> ClipT
             writer.write(scene.render(index))
     finally:
         writer.release()
-    frames = tuple(scene.truth(i) for i in range(scene.frames))
-    return ClipTruth(path, fps, (1280, 720), frames, scene.crossings())
+    return dataclasses.replace(scene.ground_truth(), path=path)
 
 
 def _extent(actor: Actor) -> tuple[float, float, float, float]:

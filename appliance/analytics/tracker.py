@@ -52,7 +52,7 @@ class TrackerSettings:
     match_iou: float = 0.15  # least IoU x confidence to continue a track
     low_match_iou: float = 0.5  # least IoU for a weak detection (stricter, as in ByteTrack)
     confirm_iou: float = 0.3  # least IoU x confidence for a new track's second sighting
-    lost_s: float = 1.0  # how long a track nothing matched is kept for re-association
+    lost_s: float = 1.5  # how long a track nothing matched is kept for re-association
     lost_discount: float = 0.6  # a lost track's match score shrinks by this share over lost_s
     refind_grow: float = 0.2  # re-finding: boxes grown by this share of their size each side
     refind_grow_per_s: float = 0.6  # ... and by this much more per second lost
@@ -96,10 +96,10 @@ class ByteTracker:
         that continue or confirm a track, each with its track id, in input order: a detection
         that only starts a track is held back until a second sighting confirms it (except on
         the first frame), and a weak one may be returned as it continues a track."""
-        s, tracks = self.settings, self._tracks
-        first = self._last_at is None
+        s, first = self.settings, self._last_at is None
+        self._forget(set(), at)  # frames may have stopped coming for a while
         self._predict(0.0 if self._last_at is None else at - self._last_at)
-        self._last_at = at
+        self._last_at, tracks = at, self._tracks
         dets = [d for d in detections if d.confidence >= s.low]
         boxes = np.array([(d.x1, d.y1, d.x2, d.y2) for d in dets], float).reshape(-1, 4)
         classes = np.array([d.class_id for d in dets], int)
@@ -119,7 +119,8 @@ class ByteTracker:
         followed = [k for k in left if not tracks[k].lost]
         held, missed, _ = _assign(iou, followed, weak, s.low_match_iou)
         unconfirmed = [k for k, t in enumerate(tracks) if not t.confirmed]
-        seconds, dropped, strong = _assign(iou * scores, unconfirmed, strong, s.confirm_iou)
+        reach = self._reach(unconfirmed, boxes, classes, at) * scores  # its speed is unknown
+        seconds, dropped, strong = _assign(reach, unconfirmed, strong, s.confirm_iou)
         pairs += refound + held + seconds
         self._correct(pairs, boxes, at)
         for k in missed:
@@ -127,11 +128,14 @@ class ByteTracker:
         out = {j: _with_id(dets[j], tracks[k].track_id) for k, j in pairs}
         tracked = [j for _, j in pairs]
         self._forget(set(dropped), at)
-        for j in strong:
-            if dets[j].confidence >= s.start and not self._part(j, tracked, boxes, classes):
-                self._start(classes[j], boxes[j : j + 1], at, confirm=first)
-                if first:
-                    out[j] = _with_id(dets[j], self._tracks[-1].track_id)
+        area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+        for j in sorted(strong, key=lambda j: -area[j]):  # a whole before its parts
+            if dets[j].confidence < s.start or self._part(j, tracked, boxes, classes):
+                continue
+            tracked.append(j)
+            self._start(classes[j], boxes[j : j + 1], at, confirm=first)
+            if first:
+                out[j] = _with_id(dets[j], self._tracks[-1].track_id)
         return tuple(out[j] for j in sorted(out))
 
     def _predict(self, dt: float) -> None:
@@ -162,12 +166,12 @@ class ByteTracker:
         centres = kalman.to_state(boxes)[:, :2]
         for k in rows:
             track, velocity = self._tracks[k], self._means[k, 4:6]
-            grow = self.settings.refind_grow + self.settings.refind_grow_per_s * (
-                at - track.seen_at
-            )
+            since = at - track.seen_at
+            grow = self.settings.refind_grow_per_s * since
+            grow += self.settings.refind_grow if track.confirmed else 0.0
             mine = _grown(predicted[k : k + 1], grow)
             out[k] = box_iou(mine, _grown(boxes, grow))[0] * (classes == track.class_id)
-            if np.linalg.norm(velocity) * (at - track.seen_at) > AHEAD_AFTER * track.last[2]:
+            if np.linalg.norm(velocity) * since > AHEAD_AFTER * track.last[2]:
                 out[k] *= (centres - track.last[:2]) @ velocity > 0
         return out
 
@@ -185,7 +189,7 @@ class ByteTracker:
                 track.track_id = self._new_id()
 
     def _part(self, j: int, tracked: list[int], boxes: np.ndarray, classes: np.ndarray) -> bool:
-        """Whether box `j` lies inside a box of its class that continues a track."""
+        """Whether box `j` lies inside a box of its class that continues or starts a track."""
         others = [i for i in tracked if classes[i] == classes[j]]
         if not others:
             return False

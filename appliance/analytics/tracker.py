@@ -52,7 +52,7 @@ class TrackerSettings:
     match_iou: float = 0.15  # least IoU x confidence to continue a track
     low_match_iou: float = 0.5  # least IoU for a weak detection (stricter, as in ByteTrack)
     confirm_iou: float = 0.3  # least IoU x confidence for a new track's second sighting
-    lost_s: float = 1.5  # how long a track nothing matched is kept for re-association
+    lost_s: float = 1.0  # how long a track nothing matched is kept for re-association
     lost_discount: float = 0.6  # a lost track's match score shrinks by this share over lost_s
     refind_grow: float = 0.2  # re-finding: boxes grown by this share of their size each side
     refind_grow_per_s: float = 0.6  # ... and by this much more per second lost

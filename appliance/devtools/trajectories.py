@@ -2,7 +2,7 @@
 a cat, walking straight lines back and forth, with the ground-truth box of each in each frame.
 
 The photos are the demo scene's (the astronaut twice, once mirrored, and chelsea the cat),
-300-340 px tall on 720 so that the demo model (YOLOv3-tiny at 416x416) finds them. A truth box
+270-340 px tall on 720 so that the demo model (YOLOv3-tiny at 416x416) finds them. A truth box
 is the part of the photo where the demo model finds its object (EXTENT, measured on the photo
 alone), not the whole print. Each actor goes from `start` to `end` and back once per loop,
 so the clip loops without a jump, and the two people cross twice per loop. Seed 0 is the
@@ -72,11 +72,11 @@ class ClipTruth:
 
 
 def actors(seed: int = 0) -> tuple[Actor, ...]:
-    """Back to front: the cat, person 1 (behind at the crossing), person 2 (in front)."""
+    """Back to front: person 1 (behind at the crossing), person 2, the cat passing below."""
     cast = (
-        Actor(3, "cat", "chelsea.jpg", 240, (1010.0, 596.0), (330.0, 596.0)),
         Actor(1, "person", "astronaut.jpg", 300, (190.0, 215.0), (1090.0, 290.0)),
         Actor(2, "person", "astronaut.jpg", 340, (1090.0, 330.0), (190.0, 270.0), mirrored=True),
+        Actor(3, "cat", "chelsea.jpg", 270, (1010.0, 585.0), (330.0, 585.0)),
     )
     if seed == 0:
         return cast

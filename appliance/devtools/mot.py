@@ -74,8 +74,12 @@ def noisy_detections(
     return out
 
 
-def contained(detections: Sequence[Detection], share: float = 0.9) -> list[Detection]:
-    """Without boxes lying at least `share` inside a more confident box of the same class."""
+def contained(
+    detections: Sequence[Detection], share: float = 0.9, any_score: bool = False
+) -> list[Detection]:
+    """Without boxes lying at least `share` inside a more confident box of the same class (with
+    `any_score`, inside a larger one whatever its confidence): the demo model reports a second,
+    smaller box of an object inside the first."""
     if not detections:
         return []
     boxes = np.array([(d.x1, d.y1, d.x2, d.y2) for d in detections])
@@ -84,15 +88,11 @@ def contained(detections: Sequence[Detection], share: float = 0.9) -> list[Detec
     inter = np.prod(np.clip(high - low, 0, None), axis=2)
     area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
     inside = inter >= share * area[:, None]  # [i, j]: box i lies inside box j
-    return [
-        d
-        for i, d in enumerate(detections)
-        if not any(
-            inside[i, j] and e.class_id == d.class_id and e.confidence > d.confidence
-            for j, e in enumerate(detections)
-            if j != i
-        )
-    ]
+    classes = np.array([d.class_id for d in detections])
+    scores = np.array([d.confidence for d in detections])
+    above = area[None, :] > area[:, None] if any_score else scores[None, :] > scores[:, None]
+    covered = inside & above & (classes[:, None] == classes[None, :])
+    return [d for d, hidden in zip(detections, covered.any(axis=1), strict=True) if not hidden]
 
 
 def score(

@@ -20,7 +20,8 @@ for ~0.8 s, through the demo model; MOTChallenge's TUD ground truth, jittered):
   another, which slows the filter just before the loss), so lost tracks get a second chance on
   boxes grown with the time lost (buffered IoU, as C-BIoU), but only ahead of where they were
   last seen along their motion (as OC-SORT's direction check): someone walking out of a
-  corner does not hand their id to the next one walking in;
+  corner does not hand their id to the next one walking in. A new track's second sighting is
+  looked for likewise, its speed not being known yet (at 5 fps a walker moves half a width);
 - parts: a box lying inside a box that continues a track of its class starts no track
   (detectors report an upper body, a face, inside the whole object).
 Tracks only ever match detections of their own class. Time is the capture time in seconds, not
@@ -55,7 +56,7 @@ class TrackerSettings:
     lost_s: float = 1.0  # how long a track nothing matched is kept for re-association
     lost_discount: float = 0.6  # a lost track's match score shrinks by this share over lost_s
     refind_grow: float = 0.2  # re-finding: boxes grown by this share of their size each side
-    refind_grow_per_s: float = 0.6  # ... and by this much more per second lost
+    refind_grow_per_s: float = 0.6  # ... and this much more per second lost (or since seen once)
     part_inside: float = 0.9  # a box this much inside a tracked box of its class starts no track
 
     @property
@@ -119,8 +120,11 @@ class ByteTracker:
         followed = [k for k in left if not tracks[k].lost]
         held, missed, _ = _assign(iou, followed, weak, s.low_match_iou)
         unconfirmed = [k for k, t in enumerate(tracks) if not t.confirmed]
-        reach = self._reach(unconfirmed, boxes, classes, at) * scores  # its speed is unknown
-        seconds, dropped, strong = _assign(reach, unconfirmed, strong, s.confirm_iou)
+        seconds: list[tuple[int, int]] = []
+        dropped = unconfirmed
+        if unconfirmed and strong:
+            reach = self._reach(unconfirmed, boxes, classes, at) * scores
+            seconds, dropped, strong = _assign(reach, unconfirmed, strong, s.confirm_iou)
         pairs += refound + held + seconds
         self._correct(pairs, boxes, at)
         for k in missed:
@@ -159,8 +163,9 @@ class ByteTracker:
     def _reach(
         self, rows: list[int], boxes: np.ndarray, classes: np.ndarray, at: float
     ) -> np.ndarray:
-        """For lost tracks `rows`: IoU of boxes grown with the time lost, 0 across classes and
-        for boxes behind the track's last sighting (once it has moved far enough to tell)."""
+        """For tracks `rows`, lost or seen once: IoU of boxes grown with the time since the
+        track's last sighting (its speed is unknown, or its prediction drifts), 0 across
+        classes and for boxes behind that sighting (once it has moved far enough to tell)."""
         out = np.zeros((len(self._tracks), len(boxes)))
         predicted = kalman.to_boxes(self._means)
         centres = kalman.to_state(boxes)[:, :2]

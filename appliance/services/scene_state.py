@@ -23,8 +23,9 @@ from appliance.services.model_specs import class_ids
 
 @dataclass
 class _CameraScene:
+    # one tracker for the camera's life (its ids stay unique while the service runs)
     tracker: ByteTracker | None = None
-    tracker_settings: TrackerSettings | None = None
+    tracking: bool = False
     line_counts: dict[str, LineCounts] = field(default_factory=dict)
     zone_counts: dict[str, ZoneCounts] = field(default_factory=dict)
     lines: dict[str, LineCounter] = field(default_factory=dict)
@@ -54,18 +55,19 @@ class SceneRegistry:
 
     def stages(self, config: CameraConfig, labels: Sequence[str]) -> tuple[Stage, ...]:
         """The tracking and counting stages `config` asks for, on this camera's state."""
-        if not config.tracking:
-            with self._lock:
-                scene = self._cameras.get(config.id)
-                if scene is not None:
-                    scene.tracker = scene.tracker_settings = None
-            return ()
         with self._lock:
             scene = self._cameras.setdefault(config.id, _CameraScene())
+            if not config.tracking:
+                scene.tracking = False
+                return ()
             settings = TrackerSettings(high=config.conf)
-            if scene.tracker is None or scene.tracker_settings != settings:
-                scene.tracker = _tracker_after(scene.tracker, settings)
-                scene.tracker_settings = settings
+            if scene.tracker is None:
+                scene.tracker = ByteTracker(settings)
+            elif not scene.tracking:
+                scene.tracker.reset()  # back on: old tracks are stale, ids carry on
+            # the worker reads the settings once per frame: swapping them keeps the tracks
+            scene.tracker.settings = settings
+            scene.tracking = True
             stages: list[Stage] = [TrackingStage(scene.tracker)]
             lines = [self._line(config.id, scene, n, c, labels) for n, c in config.lines.items()]
             zones = [self._zone(config.id, scene, n, c, labels) for n, c in config.zones.items()]
@@ -216,9 +218,3 @@ class SceneRegistry:
             counter = ZoneCounter(name, spec, self._zone_counts(camera_id, scene, name))
             scene.zones[name] = counter
         return counter
-
-
-def _tracker_after(previous: ByteTracker | None, settings: TrackerSettings) -> ByteTracker:
-    """A tracker with new settings whose ids carry on from the previous one's, so ids stay
-    unique per camera while the service runs."""
-    return ByteTracker(settings, first_id=previous.next_id if previous else 1)

@@ -11,6 +11,7 @@ import numpy as np
 
 from appliance.domain import Detection, DetectParams
 from appliance.errors import UnsupportedModelError
+from appliance.models.nested import NESTED_FLOOR, suppress_nested
 
 DEFAULT_FILL = 114  # Ultralytics' letterbox grey; Darknet imports ask for 127 in metadata
 
@@ -93,12 +94,17 @@ def decode(
     image_hw: tuple[int, int],
     params: DetectParams,
     labels: Sequence[str],
+    nested: float | None = None,
 ) -> tuple[Detection, ...]:
-    """Turn one image's raw output into detections in the original image's pixels."""
+    """Turn one image's raw output into detections in the original image's pixels; with
+    `nested` (a containment fraction), a box inside another of its class merges into it."""
+    # Merging looks at boxes down to a fixed floor whatever `conf` asks, so that `conf`
+    # stays a filter on one answer: a less sure enclosing box takes its part's score.
+    floor = params.conf if nested is None else min(params.conf, NESTED_FLOOR)
     if family is OutputFamily.YOLOV5:  # score = objectness x class <= objectness: skip early
-        output = output[output[:, 4] >= params.conf]
+        output = output[output[:, 4] >= floor]
     boxes, scores, classes = _candidates(output, family)
-    keep = scores >= params.conf
+    keep = scores >= floor
     if params.classes is not None:
         keep &= np.isin(classes, np.fromiter(params.classes, dtype=np.int64))
     boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
@@ -106,8 +112,15 @@ def decode(
         order = nms(boxes, scores, classes, params.iou)
     else:
         order = np.argsort(-scores, kind="stable")
-    order = order[: params.max_det]
-    boxes = _unletterbox(boxes[order], box, image_hw)
+    boxes = _unletterbox(boxes[order], box, image_hw)  # nesting as clipped, as shown
+    scores, classes = scores[order], classes[order]
+    if nested is None:
+        kept = np.arange(len(order))
+    else:
+        kept, scores = suppress_nested(boxes, scores, classes, nested)
+        kept = kept[scores[kept] >= params.conf]
+        kept = kept[np.argsort(-scores[kept], kind="stable")]  # a merged box may rise
+    kept = kept[: params.max_det]
     return tuple(
         Detection(
             label=labels[c] if 0 <= c < len(labels) else str(c),
@@ -118,7 +131,7 @@ def decode(
             x2=round(float(b[2]), 1),
             y2=round(float(b[3]), 1),
         )
-        for b, s, c in zip(boxes, scores[order], classes[order], strict=True)
+        for b, s, c in zip(boxes[kept], scores[kept], classes[kept], strict=True)
     )
 
 

@@ -30,6 +30,7 @@ from appliance.models.decode import (
 )
 from appliance.models.engine_select import EngineSelector
 from appliance.models.labels import resolve_labels
+from appliance.models.nested import nested_setting
 
 DEFAULT_INPUT = 640
 
@@ -83,6 +84,8 @@ class Detector:
         self.family = _family(engine, len(self.labels))
         self.dynamic_batch = engine.inputs[0].dynamic_batch
         self.fill = int(engine.metadata.get("letterbox_fill", DEFAULT_FILL))
+        # the containment fraction at which a box merges into a larger one of its class
+        self.suppress_nested = nested_setting(engine.metadata)
         self._lock = threading.Lock()
         self._users = 0  # detections in progress: close() waits for them (blue/green swaps)
         self._closing = False
@@ -268,7 +271,9 @@ class Detector:
         if not np.isfinite(output).all():
             raise InferenceError(f"model {self.ref.name} returned non-finite values")
         try:
-            return decode(output, self.family, box, image_hw, params, self.labels)
+            return decode(
+                output, self.family, box, image_hw, params, self.labels, self.suppress_nested
+            )
         except (IndexError, ValueError) as exc:  # a dynamic output that changed its shape
             raise InferenceError(
                 f"model {self.ref.name} returned shape {list(output.shape)}, which does not "

@@ -47,6 +47,7 @@ def validate_model(
             "output_family": detector.family.value,
             "labels": len(detector.labels),
             "dynamic_batch": detector.dynamic_batch,
+            "suppress_nested": detector.suppress_nested,
             "test_frame": {
                 "width": result.width,
                 "height": result.height,

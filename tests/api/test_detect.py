@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from helpers import Rects, Scene, assert_finds_scene
 
+from appliance.devtools.scene import ASSETS as PHOTOS
 from appliance.settings import Settings
+from appliance.sources.demo_scene import load_asset
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +56,13 @@ async def test_raw_jpeg_finds_each_photo_in_its_place(client: httpx.AsyncClient,
     """A raw image/jpeg body yields a person, a cat and a cup, each inside its own photo."""
     body = await detect(client, scene.jpeg())
     assert_finds_scene(body, scene.where)
+
+
+async def test_one_box_per_photo(client: httpx.AsyncClient, scene: Scene):
+    """The demo model found the person and the cat twice and the cup three times (a box
+    inside a box of the same class); merged, one object is one box."""
+    labels = [d["label"] for d in (await detect(client, scene.jpeg()))["detections"]]
+    assert sorted(labels) == ["cat", "cup", "person"]
 
 
 async def test_response_shape_model_and_timings(client: httpx.AsyncClient, scene: Scene):
@@ -112,11 +121,12 @@ async def test_generic_part_type_is_sniffed(client: httpx.AsyncClient, scene: Sc
 
 
 async def test_conf_keeps_only_confident_detections(client: httpx.AsyncClient, scene: Scene):
-    """conf=0.6 returns exactly the default result's detections at or above 0.6."""
+    """conf=0.7 returns exactly the default result's detections at or above 0.7 (one box
+    per photo: the person and the cat, not the cup)."""
     data = scene.jpeg()
     everything = (await detect(client, data))["detections"]
-    confident = (await detect(client, data, "?conf=0.6"))["detections"]
-    assert confident == [d for d in everything if d["confidence"] >= 0.6]
+    confident = (await detect(client, data, "?conf=0.7"))["detections"]
+    assert confident == [d for d in everything if d["confidence"] >= 0.7]
     assert 0 < len(confident) < len(everything)
 
 
@@ -139,16 +149,30 @@ async def test_max_det_keeps_the_most_confident(client: httpx.AsyncClient, scene
     assert top == sorted(everything, key=lambda d: -d["confidence"])[:2]
 
 
+def two_astronauts(scene: Scene, shift: int = 240) -> bytes:
+    """The scene with a second astronaut `shift` pixels right of the first, over its edge:
+    people whose boxes overlap without one lying inside the other (nested boxes of a class
+    merge into one: tests/unit/test_nested.py)."""
+    x1, y1, x2, y2 = scene.where["person"]
+    photo = cv2.resize(load_asset(PHOTOS["person"]), (x2 - x1, y2 - y1))
+    pixels = scene.pixels.copy()
+    pixels[y1:y2, x1 + shift : x2 + shift] = photo
+    return encode(pixels, ".jpg")
+
+
 async def test_iou_controls_suppression(client: httpx.AsyncClient, scene: Scene):
-    """A low iou suppresses overlapping boxes of one class; a high one keeps more of them."""
-    data = scene.jpeg()
+    """A high iou keeps overlapping boxes of one class that the default suppresses; a low
+    one leaves none overlapping by more than it."""
+    data = two_astronauts(scene)
     default = (await detect(client, data))["detections"]
     strict = (await detect(client, data, "?iou=0.1"))["detections"]
     loose = (await detect(client, data, "?iou=0.9"))["detections"]
-    assert any(o > 0.1 for o in same_class_overlaps(default)), "scene has no overlaps to suppress"
+    assert any(o > 0.45 for o in same_class_overlaps(loose)), "no overlaps for iou to keep"
+    assert all(o <= 0.45 + 1e-3 for o in same_class_overlaps(default))
     assert all(o <= 0.1 + 1e-3 for o in same_class_overlaps(strict))
-    assert len(strict) < len(default) <= len(loose)
+    assert len(strict) <= len(default) < len(loose)
     assert {d["label"] for d in strict} >= set(scene.where)
+    assert sum(d["label"] == "person" for d in strict) == 2
 
 
 async def test_explicit_model_name(client: httpx.AsyncClient, scene: Scene):

@@ -62,6 +62,7 @@ async def test_demo_model_is_registered_and_serving(client: httpx.AsyncClient) -
     assert model["name"] == "yolov3-tiny" and model["default"] and model["loaded"]
     assert model["source"] == "demo" and model["format"] == "onnx" and len(model["labels"]) == 80
     assert model["input_size"] == [416, 416] and model["output_family"] == "yolov5"
+    assert model["suppress_nested"] == 0.8  # a Darknet import: nested boxes merge
 
 
 @pytest.mark.anyio
@@ -99,6 +100,7 @@ async def test_upload_validates_and_benchmarks(client: httpx.AsyncClient, tmp_pa
     report = model["validation"]
     assert report["test_frame"]["detections"] > 0 and report["latency_ms"]["p50"] > 0
     assert report["output_family"] == "yolov5" and report["dynamic_batch"] is True
+    assert report["suppress_nested"] == 0.8 and model["suppress_nested"] is None  # not loaded
     names = {m["name"] for m in (await client.get("/v1/models")).json()["models"]}
     assert names == {"yolov3-tiny", "second"}
     assert_error(await client.delete("/v1/models/yolov3-tiny"), 409, "conflict")

@@ -37,6 +37,12 @@ class ModelOut(Schema):
     engine_note: str | None = Field(
         None, description="Why this backend serves it: engine auto's choice, a cached build."
     )
+    suppress_nested: float | None = Field(
+        None,
+        description="A box with this share of its area inside a larger box of its class merges "
+        "into it (one object, one box), as the loaded model does it; null: off or not loaded. "
+        "Set per model by its metadata key suppress_nested; on for Darknet imports.",
+    )
     validation: dict[str, Any]
 
     @classmethod
@@ -58,6 +64,7 @@ class ModelOut(Schema):
             backend=view.backend,
             device=view.device,
             engine_note=view.engine_note,
+            suppress_nested=view.suppress_nested,
             validation=m.validation,
         )
 

@@ -13,6 +13,12 @@ def scaled(points: Sequence[Point], width: int, height: int) -> tuple[Point, ...
     return tuple((x * width, y * height) for x, y in points)
 
 
+def foot(x1: float, x2: float, y2: float, size: tuple[int, int]) -> Point:
+    """Where an object stands: the bottom centre of its box, kept half a pixel inside the
+    frame, so a box cut off by the frame's edge is still inside a zone drawn to that edge."""
+    return (min(max((x1 + x2) / 2, 0.5), size[0] - 0.5), min(max(y2, 0.5), size[1] - 0.5))
+
+
 def signed_distance(a: Point, b: Point, p: Point) -> float:
     """Distance of `p` from the line through a -> b, positive on the side of the normal
     (dy, -dx): the right-hand side when walking from a to b in image coordinates (y down)."""

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from appliance.analytics.geometry import Point, crosses_segment, scaled, signed_distance
+from appliance.analytics.geometry import (
+    Point,
+    crosses_segment,
+    foot,
+    scaled,
+    signed_distance,
+)
 from appliance.domain import Detection
 
 Direction = Literal["in", "out"]
@@ -104,22 +110,22 @@ class LineCounter:
                 self.spec.classes is not None and d.class_id not in self.spec.classes
             ):
                 continue
-            foot = ((d.x1 + d.x2) / 2, d.y2)
-            distance = signed_distance(a, b, foot)
+            point = foot(d.x1, d.x2, d.y2, size)
+            distance = signed_distance(a, b, point)
             side = 0 if abs(distance) < band else (1 if distance > 0 else -1)
             known = self._tracks.get(d.track_id)
             if known is None:
-                self._tracks[d.track_id] = _TrackSide(side, foot, now)
+                self._tracks[d.track_id] = _TrackSide(side, point, now)
                 continue
             known.seen = now
             if side == 0 or side == known.side:
                 if side:
-                    known.settled_at = foot
+                    known.settled_at = point
                 continue
-            if known.side and crosses_segment(a, b, known.settled_at, foot):
+            if known.side and crosses_segment(a, b, known.settled_at, point):
                 direction: Direction = "in" if side > 0 else "out"
                 crossings.append(Crossing(self.name, direction, d.label, d.track_id))
-            known.side, known.settled_at = side, foot
+            known.side, known.settled_at = side, point
         if crossings:
             self.counts.add(crossings)
         self._forget(now)

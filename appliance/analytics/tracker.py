@@ -149,9 +149,16 @@ class ByteTracker:
         self._means, self._covs = kalman.predict(self._means, self._covs, dt)
 
     def _iou(self, boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """IoU of each track's predicted box with each box; 0 across classes."""
+        """IoU of each track's predicted box with each box, or of the box it was seen in
+        last frame where that is higher (an object turning round: the prediction carries on
+        the old way, the object is still about where it was); 0 across classes."""
         same = np.array([t.class_id for t in self._tracks], int)[:, None] == classes[None, :]
-        return box_iou(kalman.to_boxes(self._means), boxes) * same
+        iou = box_iou(kalman.to_boxes(self._means), boxes)
+        followed = [k for k, t in enumerate(self._tracks) if not t.lost]
+        if followed:
+            last = np.array([self._tracks[k].last for k in followed])
+            iou[followed] = np.maximum(iou[followed], box_iou(kalman.to_boxes(last), boxes))
+        return iou * same
 
     def _trust(self, at: float) -> np.ndarray:
         """(tracks, 1): how far each track's predicted box is to be trusted; it wanes while

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from appliance.analytics.geometry import Point, inside_polygon, scaled
+from appliance.analytics.geometry import Point, foot, inside_polygon, scaled
 from appliance.domain import Detection
 
 ZoneChange = Literal["entered", "left", "loitering"]
@@ -94,7 +94,7 @@ class ZoneCounter:
                 continue
             stay = self._stays.setdefault(d.track_id, _Stay(d.label))
             stay.seen = now
-            if inside_polygon(polygon, ((d.x1 + d.x2) / 2, d.y2)) != stay.inside:
+            if inside_polygon(polygon, foot(d.x1, d.x2, d.y2, size)) != stay.inside:
                 stay.streak += 1
             else:
                 stay.streak = 0

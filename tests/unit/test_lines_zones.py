@@ -143,3 +143,11 @@ def test_geometry() -> None:
     assert is_simple_polygon(square)
     assert not is_simple_polygon(((0, 0), (10, 10), (10, 0), (0, 10)))  # a bow tie
     assert not is_simple_polygon(((0, 0), (10, 0), (10, 0), (0, 10)))  # a repeated point
+
+
+def test_a_box_cut_off_by_the_frame_edge_is_inside_a_zone_drawn_to_that_edge() -> None:
+    floor = ZoneCounter(
+        "floor", ZoneSpec(((0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)), inertia=1)
+    )
+    cut = Detection("cat", 15, 0.9, 100, 600, 400, 1000, track_id=1)  # y2 at the frame's edge
+    assert [e.change for e in floor.update([cut], SIZE, now=0.0)] == ["entered"]

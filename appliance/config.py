@@ -60,6 +60,12 @@ class ZoneConfig(BaseModel):
         return self
 
 
+# maps by name: slugs only, closed in the schema too (other names never validate)
+_CLOSED = {"additionalProperties": False}
+Lines = Annotated[dict[Slug, LineConfig], Field(max_length=MAX_LINES, json_schema_extra=_CLOSED)]
+Zones = Annotated[dict[Slug, ZoneConfig], Field(max_length=MAX_ZONES, json_schema_extra=_CLOSED)]
+
+
 class CameraConfig(BaseModel):
     """One camera as the user configured it."""
 
@@ -86,8 +92,8 @@ class CameraConfig(BaseModel):
         None, pattern=r"^[A-Z0-9]{4}$", description="Pixel format to ask a USB camera for: MJPG."
     )
     tracking: bool = Field(True, description="Give each object a track id across frames.")
-    lines: dict[Slug, LineConfig] = Field(default_factory=dict, max_length=MAX_LINES)
-    zones: dict[Slug, ZoneConfig] = Field(default_factory=dict, max_length=MAX_ZONES)
+    lines: Lines = Field(default_factory=dict)
+    zones: Zones = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _counting_needs_tracking(self) -> CameraConfig:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from appliance.config import CameraConfig, ConfigStore
 from appliance.domain import DetectParams
 from appliance.errors import ApplianceError, ConflictError, InvalidInputError
+from appliance.models.nested import NESTED_FLOOR
 from appliance.pipeline.camera import CaptureTiming
 from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.feeds import FeedPlan
@@ -31,9 +32,9 @@ from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri
 DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 # the engine decodes camera frames down to this score (or the camera's own, if lower), so
-# stages before the filter (a tracker) see the weaker boxes too; the filter stage keeps
-# what the camera asked for
-DECODE_FLOOR = 0.1
+# the tracker sees the weaker boxes too; the same floor nested-box merging looks down to, so
+# a camera and a detect request merge the same boxes
+DECODE_FLOOR = NESTED_FLOOR
 SourceFactory = Callable[[CameraConfig], FrameSource]
 __all__ = ["CameraLimits", "CameraService", "CameraView", "CaptureTiming", "LiveViewer"]
 

@@ -156,6 +156,8 @@ async def test_every_request_body_forbids_unknown_fields(client: httpx.AsyncClie
         problems = []
         if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
             problems.append(schema.get("title", "an object"))
+        for part in schema.get("patternProperties", {}).values():  # maps: lines by name
+            problems += closed(part, seen)
         for key in ("anyOf", "oneOf", "allOf"):
             for part in schema.get(key, []):
                 problems += closed(part, seen)

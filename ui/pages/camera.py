@@ -9,6 +9,7 @@ from collections import deque
 from nicegui import ui
 
 from appliance.auth.scopes import Scope
+from appliance.domain import Detection
 from appliance.errors import NotFoundError
 from appliance.services.cameras import CameraService, CameraView
 from ui import formatting, session
@@ -201,7 +202,12 @@ class CameraFacts:
         for index, d in enumerate(frame.result.detections):
             key = f"{self._last_frame}-{index}"
             self._recent.appendleft(
-                {"key": key, "time": when, "label": d.label, "confidence": f"{d.confidence:.2f}"}
+                {"key": key, "time": when, "label": _name(d), "confidence": f"{d.confidence:.2f}"}
             )
         self.detections.rows = list(self._recent)
         self.detections.update()
+
+
+def _name(d: Detection) -> str:
+    """`person #12` for a tracked object, `person` otherwise."""
+    return d.label if d.track_id is None else f"{d.label} #{d.track_id}"

@@ -10,15 +10,7 @@ from pydantic import Field
 from appliance.api.deps import CamerasDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import CameraStatusOut, Percentiles, Schema
-from appliance.config import (
-    CAMERA_ID,
-    MAX_LINES,
-    MAX_ZONES,
-    CameraConfig,
-    LineConfig,
-    Slug,
-    ZoneConfig,
-)
+from appliance.config import CAMERA_ID, CameraConfig, Lines, Zones
 from appliance.services.cameras import CameraView
 
 router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
@@ -64,8 +56,8 @@ class CameraPatch(Schema):
     capture_fps: float | None = Field(None, gt=0, le=240)
     fourcc: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$")
     tracking: bool | None = None
-    lines: dict[Slug, LineConfig] | None = Field(None, max_length=MAX_LINES)
-    zones: dict[Slug, ZoneConfig] | None = Field(None, max_length=MAX_ZONES)
+    lines: Lines | None = None
+    zones: Zones | None = None
 
 
 class CameraList(Schema):

@@ -20,10 +20,14 @@ def colour_for(class_id: int) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
-def draw_detections(image: np.ndarray, detections: Iterable[Detection]) -> np.ndarray:
-    """A copy of `image` with a box and a `label 0.87` tag (`label #12 0.87` for a tracked
-    object) for each detection."""
+def draw_detections(
+    image: np.ndarray, detections: Iterable[Detection], scene: SceneOverlay | None = None
+) -> np.ndarray:
+    """A copy of `image` with the camera's lines and zones (when given), then a box and a
+    `label 0.87` tag (`label #12 0.87` for a tracked object) for each detection."""
     canvas = image.copy()
+    if scene is not None:
+        draw_scene(canvas, scene)
     thickness = max(1, round(min(canvas.shape[:2]) / 400))
     scale = max(0.4, min(canvas.shape[:2]) / 1200)
     for d in detections:

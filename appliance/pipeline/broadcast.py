@@ -21,7 +21,7 @@ from loguru import logger
 from appliance.domain import Detection, ProcessedFrame
 from appliance.errors import TooManyViewersError
 from appliance.imaging import encode_jpeg
-from appliance.pipeline.annotate import draw_detections, draw_overlay, draw_scene
+from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.latest import LatestSlot
 from appliance.pipeline.stats import RateMeter, StageLatencies
 from appliance.pipeline.viewers import EncodedFrame, Variant, Watch
@@ -176,10 +176,7 @@ class Broadcaster:
             detections = tuple(_scaled(d, scale) for d in detections)
         if annotated:
             latency_ms = (start - processed.frame.captured_mono) * 1000
-            if processed.overlay is not None:
-                pixels = pixels.copy() if pixels is processed.frame.pixels else pixels
-                draw_scene(pixels, processed.overlay)
-            pixels = draw_detections(pixels, detections)
+            pixels = draw_detections(pixels, detections, processed.overlay)
             draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms")
         jpeg = encode_jpeg(pixels, self._quality)
         done = time.monotonic()

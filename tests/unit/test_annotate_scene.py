@@ -1,0 +1,41 @@
+"""Lines and zones drawn on the annotated stream: the line with its arrow, zones tinted only
+while occupied, tracked boxes named by their track."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from appliance.domain import Detection, LineOverlay, SceneOverlay, ZoneOverlay
+from appliance.pipeline.annotate import draw_detections
+
+GREY = np.full((360, 640, 3), 90, np.uint8)
+ZONE = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5))
+
+
+def test_an_occupied_zone_is_tinted_and_an_empty_one_only_outlined() -> None:
+    empty = draw_detections(GREY, [], SceneOverlay(zones=(ZoneOverlay("bench", ZONE, 0),)))
+    full = draw_detections(GREY, [], SceneOverlay(zones=(ZoneOverlay("bench", ZONE, 2),)))
+    centre = (108, 160)  # inside the zone, away from its outline and tag
+    assert (empty[centre] == 90).all() and not (full[centre] == 90).all()
+    assert (full[300, 600] == 90).all()  # outside: untouched
+    assert (GREY == 90).all()  # the frame itself is never drawn on
+
+
+def test_a_line_is_drawn_with_its_in_arrow_and_counts() -> None:
+    line = LineOverlay("door", ((0.5, 0.0), (0.5, 1.0)), 3, 1)
+    drawn = draw_detections(GREY, [], SceneOverlay(lines=(line,)))
+    column = drawn[100:300, 320].astype(int)
+    assert ((column[:, 0] < 80) & (column[:, 1] > 170) & (column[:, 2] > 200)).mean() > 0.9
+    # the arrow points to the `in` side: right of a line drawn top to bottom
+    assert not (drawn[180, 335:345] == 90).all() and (drawn[180, 295:305] == 90).all()
+
+
+def test_a_tracked_box_is_named_by_its_track() -> None:
+    plain = Detection("person", 0, 0.9, 100, 100, 300, 300)
+    tracked = Detection("person", 0, 0.9, 100, 100, 300, 300, track_id=12)
+    # a longer tag ("person #12 0.90") covers more of the box's top edge
+    tag_width = [
+        int((draw_detections(GREY, [d])[88:96, 100:400] != 90).any(axis=(0, 2)).sum())
+        for d in (plain, tracked)
+    ]
+    assert tag_width[1] > tag_width[0]

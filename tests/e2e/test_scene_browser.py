@@ -95,12 +95,18 @@ def saved_points(http: httpx.Client, kind: str, name: str) -> list[list[float]] 
 
 
 def row_text(driver, kind: str, name: str) -> str:
-    """The text of the list's row for `name` (the row holds its Delete button)."""
-    rows = driver.find_elements(
-        "xpath",
-        f"//button[@aria-label='Delete {kind} {name}']/ancestor::div[contains(@class,'row')][1]",
-    )
-    return rows[0].text if rows else ""
+    """The text of the list's row for `name` (the row holds its Delete button); looked up
+    again when the list was rebuilt between finding the row and reading it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    button = f"//button[@aria-label='Delete {kind} {name}']"
+    for _ in range(5):
+        rows = driver.find_elements("xpath", f"{button}/ancestor::div[contains(@class,'row')][1]")
+        try:
+            return rows[0].text if rows else ""
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"the row of {kind} {name} kept being rebuilt")
 
 
 def test_draw_a_line_and_a_zone_watch_their_counts_and_delete(

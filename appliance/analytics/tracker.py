@@ -40,6 +40,7 @@ from appliance.analytics import kalman
 from appliance.domain import Detection
 
 AHEAD_AFTER = 0.25  # the direction check applies once a lost track has moved this many widths
+MAX_INTERVAL_S = 2.0  # frame intervals longer than this are stalls, not a slow camera
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrackerSettings:
     low_match_iou: float = 0.5  # least IoU for a weak detection (stricter, as in ByteTrack)
     confirm_iou: float = 0.3  # least IoU x confidence for a new track's second sighting
     lost_s: float = 1.0  # how long a track nothing matched is kept for re-association
+    lost_frames: float = 3.0  # ...and at least this many frame intervals (slow cameras)
     lost_discount: float = 0.6  # a lost track's match score shrinks by this share over lost_s
     refind_grow: float = 0.2  # re-finding: boxes grown by this share of their size each side
     refind_grow_per_s: float = 0.6  # ... and this much more per second lost (or since seen once)
@@ -91,6 +93,7 @@ class ByteTracker:
         self._means = np.zeros((0, 8))
         self._covs = np.zeros((0, 3, 4))
         self._last_at: float | None = None
+        self._interval = 0.0  # the camera's recent frame interval (s), smoothed
 
     def update(self, detections: Sequence[Detection], at: float) -> tuple[Detection, ...]:
         """Match one frame's detections, captured at `at` (seconds, monotonic). Returns those
@@ -98,8 +101,11 @@ class ByteTracker:
         that only starts a track is held back until a second sighting confirms it (except on
         the first frame), and a weak one may be returned as it continues a track."""
         s, first = self.settings, self._last_at is None
+        dt = 0.0 if self._last_at is None else at - self._last_at
+        step = min(dt, MAX_INTERVAL_S)  # a stall is not the camera's frame rate
+        self._interval = step if not self._interval else 0.8 * self._interval + 0.2 * step
         self._forget(set(), at)  # frames may have stopped coming for a while
-        self._predict(0.0 if self._last_at is None else at - self._last_at)
+        self._predict(dt)
         self._last_at, tracks = at, self._tracks
         dets = [d for d in detections if d.confidence >= s.low]
         boxes = np.array([(d.x1, d.y1, d.x2, d.y2) for d in dets], float).reshape(-1, 4)
@@ -164,7 +170,7 @@ class ByteTracker:
         """(tracks, 1): how far each track's predicted box is to be trusted; it wanes while
         the track stays lost (DeepSORT matches the most recently seen tracks first)."""
         lost = np.array([at - t.seen_at if t.lost else 0.0 for t in self._tracks])
-        share = np.minimum(lost / self.settings.lost_s, 1.0)
+        share = np.minimum(lost / self._lost_s(), 1.0)
         return (1.0 - self.settings.lost_discount * share).reshape(-1, 1)
 
     def _reach(
@@ -211,10 +217,16 @@ class ByteTracker:
         area = np.prod(boxes[j, 2:] - boxes[j, :2])
         return bool(np.any(inside >= self.settings.part_inside * area))
 
+    def _lost_s(self) -> float:
+        """How long a lost track is kept: `lost_s`, or a few frames where they come slower
+        (a camera at 2 fps, or one sharing a busy engine, would otherwise lose every track
+        between two frames and give each object a new id every time)."""
+        return max(self.settings.lost_s, self.settings.lost_frames * self._interval)
+
     def _forget(self, dropped: set[int], at: float) -> None:
         """Drop unconfirmed tracks not seen again and tracks lost longer than lost_s."""
         keep = [
-            k not in dropped and at - t.seen_at <= self.settings.lost_s
+            k not in dropped and at - t.seen_at <= self._lost_s()
             for k, t in enumerate(self._tracks)
         ]
         self._tracks = [t for t, kept in zip(self._tracks, keep, strict=True) if kept]

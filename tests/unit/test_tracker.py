@@ -198,3 +198,20 @@ def test_only_the_very_first_frame_confirms_at_once() -> None:
     assert tracker.update([box(100, 100)], 0.1) == ()  # an empty scene came first
     (out,) = tracker.update([box(104, 100)], 0.2)
     assert out.track_id == 1
+
+
+def test_a_slow_camera_keeps_its_tracks_between_frames() -> None:
+    """Frames 1.25 s apart (a 2 fps camera on a busy engine): longer than lost_s, yet each
+    object keeps one id, and a new object still shows from its second sighting."""
+    tracker = ByteTracker(TrackerSettings(lost_s=1.0))
+    seen: set[int] = set()
+    for step in range(12):
+        at = step * 1.25
+        boxes = [Detection("person", 0, 0.9, 100 + 5 * step, 100, 200 + 5 * step, 300)]
+        if step >= 4:  # a cat walks in
+            boxes.append(Detection("cat", 15, 0.8, 600 - 5 * step, 400, 700 - 5 * step, 500))
+        out = tracker.update(boxes, at)
+        seen |= {d.track_id for d in out if d.track_id is not None}
+        if step >= 5:
+            assert {d.label for d in out} == {"person", "cat"}
+    assert len(seen) == 2

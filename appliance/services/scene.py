@@ -99,8 +99,11 @@ class SceneService:
     def all(self) -> dict[str, tuple[list[LineView], list[ZoneView]]]:
         """Every camera's lines and zones, by camera id."""
         return {
-            view.config.id: (self.lines(view.config.id), self.zones(view.config.id))
-            for view in self._cameras.list()
+            view.config.id: (
+                [self._line_view(view.config.id, n, c) for n, c in view.config.lines.items()],
+                [self._zone_view(view.config.id, n, c) for n, c in view.config.zones.items()],
+            )
+            for view in self._cameras.list()  # one read of each camera, not three
         }
 
     def _line_view(self, camera_id: str, name: str, line: LineConfig) -> LineView:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import Server, start_server
-from test_dashboard_browser import CHROMIUM, DRIVER, screenshot, wait_for
+from test_dashboard_browser import CHROMIUM, DRIVER, open_chromium, screenshot, wait_for
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver"
@@ -33,16 +33,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def browser(tmp_path: Path):
     """Taller than the other pages' window: the picture and the list of lines fit in one."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1180"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.implicitly_wait(0)
+    driver = open_chromium(tmp_path, "1500,1180")
     try:
         yield driver
     finally:

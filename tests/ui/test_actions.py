@@ -6,27 +6,15 @@ import importlib.util
 import json
 from pathlib import Path
 
-import anyio
 import pytest
 from helpers import second_model, write_clip
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
-from ui_harness import Dashboard
+from ui_harness import Dashboard, only, until
 
 from ui.components.live_view import LiveView
 
 pytestmark = pytest.mark.anyio
-
-
-async def _until(condition, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.05)
-
-
-def _only(dashboard: Dashboard, marker: str):
-    (element,) = dashboard.user.find(marker=marker).elements
-    return element
 
 
 async def test_add_a_camera_with_test_connection(dashboard: Dashboard, tmp_path: Path):
@@ -42,7 +30,7 @@ async def test_add_a_camera_with_test_connection(dashboard: Dashboard, tmp_path:
     await user.should_see(marker="camera-preview", retries=100)
     await user.should_see("Connected: 640×360")
     user.find(marker="camera-save").click()
-    await _until(lambda: user.notify.contains("Added Front door"))
+    await until(lambda: user.notify.contains("Added Front door"))
     view = dashboard.services.cameras.get("front-door")
     assert view.config.uri == f"file://{clip}"
     saved = json.loads((dashboard.services.cameras._store.path).read_text())
@@ -58,7 +46,7 @@ async def test_a_bad_uri_shows_the_reason_and_adds_nothing(dashboard: Dashboard)
     user.find(marker="camera-name").type("Broken")
     user.find(marker="camera-uri").type("ftp://example/stream")
     user.find(marker="camera-save").click()
-    await _until(lambda: len(user.notify.messages) > 0)
+    await until(lambda: len(user.notify.messages) > 0)
     assert any("ftp" in message for message in user.notify.messages), user.notify.messages
     assert [v.config.id for v in dashboard.services.cameras.list()] == ["demo"]
 
@@ -70,7 +58,7 @@ async def test_test_connection_to_a_dead_source_says_so(dashboard: Dashboard, tm
     await user.should_see(marker="camera-uri")  # the form opens once the models are listed
     user.find(marker="camera-uri").type(f"file://{tmp_path}/missing.mp4")
     user.find(marker="camera-test").click()
-    await _until(lambda: len(user.notify.messages) > 0)
+    await until(lambda: len(user.notify.messages) > 0)
     assert "missing.mp4" in user.notify.messages[-1]
     await user.should_not_see(marker="camera-preview")
 
@@ -79,23 +67,23 @@ async def test_camera_page_filters_apply(dashboard: Dashboard):
     """Confidence and class filters change the running camera; boxes off shows raw frames."""
     user = dashboard.user
     await user.open("/cameras/demo")
-    slider = _only(dashboard, "confidence")
+    slider = only(dashboard, "confidence")
     slider.value = 0.6
     user.find(marker="confidence").trigger("change")
-    await _until(lambda: dashboard.services.cameras.get("demo").config.conf == 0.6)
-    classes = _only(dashboard, "classes")
+    await until(lambda: dashboard.services.cameras.get("demo").config.conf == 0.6)
+    classes = only(dashboard, "classes")
     classes.value = ["cat"]  # what picking "cat" in the browser does
-    await _until(lambda: dashboard.services.cameras.get("demo").config.classes == ["cat"])
+    await until(lambda: dashboard.services.cameras.get("demo").config.classes == ["cat"])
     (live,) = user.find(LiveView).elements
 
     def only_cats() -> bool:
         found = live.frame.result.detections if live.frame else []
         return bool(found) and {d.label for d in found} == {"cat"}
 
-    await _until(only_cats)
+    await until(only_cats)
     user.find(marker="boxes").click()
     assert live.annotate is False
-    await _until(lambda: "annotate=0" in live.source)
+    await until(lambda: "annotate=0" in live.source)
 
 
 async def test_upload_then_activate_a_model(dashboard: Dashboard, tmp_path: Path):
@@ -106,14 +94,14 @@ async def test_upload_then_activate_a_model(dashboard: Dashboard, tmp_path: Path
     await user.open("/models")
     (upload,) = user.find(ui.upload).elements
     await upload.handle_uploads([SmallFileUpload("second.onnx", "application/octet-stream", data)])
-    await _until(lambda: user.notify.contains("second added"), timeout=60)
+    await until(lambda: user.notify.contains("second added"), timeout=60)
     await user.should_see(marker="validation-report", retries=100)
     await user.should_see(marker="model-second", retries=100)
     user.find(marker="activate-second").click()
     user.find(marker="activate-go").click()
     await user.should_see(marker="swap-report", retries=300)
     assert dashboard.services.detection.default_model == "second"
-    await _until(lambda: dashboard.services.cameras.cameras_using("second") == {"demo"})
+    await until(lambda: dashboard.services.cameras.cameras_using("second") == {"demo"})
 
 
 async def test_activate_for_one_camera_only(dashboard: Dashboard, tmp_path: Path):
@@ -122,8 +110,8 @@ async def test_activate_for_one_camera_only(dashboard: Dashboard, tmp_path: Path
     await user.open("/models")
     await user.should_see(marker="activate-second")  # listed off the event loop
     user.find(marker="activate-second").click()
-    _only(dashboard, "activate-scope").value = "some"
-    _only(dashboard, "activate-cameras").value = ["demo"]
+    only(dashboard, "activate-scope").value = "some"
+    only(dashboard, "activate-cameras").value = ["demo"]
     user.find(marker="activate-go").click()
     await user.should_see(marker="swap-report", retries=300)
     assert dashboard.services.detection.default_model != "second"
@@ -136,7 +124,7 @@ async def test_a_broken_upload_is_refused_with_the_reason(dashboard: Dashboard):
     (upload,) = user.find(ui.upload).elements
     broken = SmallFileUpload("junk.onnx", "application/octet-stream", b"not a model at all")
     await upload.handle_uploads([broken])
-    await _until(lambda: len(user.notify.messages) > 0, timeout=60)
+    await until(lambda: len(user.notify.messages) > 0, timeout=60)
     assert not user.notify.contains("added"), user.notify.messages
     assert [m.meta.name for m in await dashboard.services.models.list()] == ["yolov3-tiny"]
 
@@ -149,16 +137,16 @@ async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
     await user.open("/models")
     await user.should_see(marker="build-yolov3-tiny-onnxruntime")  # listed off the event loop
     user.find(marker="build-yolov3-tiny-onnxruntime").click()
-    await _until(lambda: user.notify.contains("Build of yolov3-tiny queued"))
+    await until(lambda: user.notify.contains("Build of yolov3-tiny queued"))
     (job,) = dashboard.services.jobs.list()
     await user.should_see(marker=f"job-{job.id}", retries=50)
-    await _until(lambda: dashboard.services.jobs.get(job.id).state.finished, timeout=120)
+    await until(lambda: dashboard.services.jobs.get(job.id).state.finished, timeout=120)
     assert dashboard.services.jobs.get(job.id).state.value == "succeeded"
     await user.should_see("succeeded", marker=f"job-state-{job.id}", retries=50)
     if importlib.util.find_spec("tensorrt") is not None:
         return  # a TensorRT machine would really build
     user.find(marker="build-yolov3-tiny-tensorrt").click()
-    await _until(lambda: any("TensorRT" in m for m in user.notify.messages))
+    await until(lambda: any("TensorRT" in m for m in user.notify.messages))
     assert len(dashboard.services.jobs.list()) == 1
 
 
@@ -170,6 +158,6 @@ async def test_test_connection_only_reads_the_media_folders(dashboard: Dashboard
     await user.should_see(marker="camera-uri")  # the form opens once the models are listed
     user.find(marker="camera-uri").type("file:///etc/passwd")
     user.find(marker="camera-test").click()
-    await _until(lambda: len(user.notify.messages) > 0)
+    await until(lambda: len(user.notify.messages) > 0)
     assert "outside the folders" in user.notify.messages[-1], user.notify.messages
     await user.should_not_see(marker="camera-preview")

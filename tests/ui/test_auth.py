@@ -3,10 +3,9 @@ revoked, signed picture URLs, and controls that follow the token's scope."""
 
 from __future__ import annotations
 
-import anyio
 import pytest
 from nicegui import ui
-from ui_harness import Dashboard
+from ui_harness import Dashboard, until
 
 from ui.components.live_view import LiveView
 from ui.pages.login import safe_next
@@ -17,12 +16,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def auth() -> bool:
     return True
-
-
-async def _until(condition, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.05)
 
 
 def _admin_token(dashboard: Dashboard) -> str:
@@ -53,7 +46,7 @@ async def test_a_wrong_token_is_refused(dashboard: Dashboard):
     await user.open("/login")
     user.find(marker="token").type("apl_nope_nope")
     user.find(marker="sign-in").click()
-    await _until(lambda: user.notify.contains("not valid"))
+    await until(lambda: user.notify.contains("not valid"))
     assert (await dashboard.http.get("/")).status_code == 303
 
 
@@ -61,7 +54,7 @@ async def test_admin_sees_live_pictures_through_signed_urls(dashboard: Dashboard
     await _sign_in(dashboard, _admin_token(dashboard))
     await dashboard.user.should_see(marker="tile-demo", retries=50)
     (live,) = dashboard.user.find(LiveView).elements
-    await _until(lambda: "sig=" in (live.source or ""))
+    await until(lambda: "sig=" in (live.source or ""))
     signed = await dashboard.http.get(live.source)  # no header: the signature is the key
     assert signed.status_code == 200
     assert signed.headers["content-type"] == "image/jpeg"
@@ -78,7 +71,7 @@ async def test_a_viewer_watches_but_cannot_change(dashboard: Dashboard):
     assert add.enabled is False
     add.enable()  # as if the browser sent the click anyway
     user.find(marker="add-camera").click()
-    await _until(lambda: user.notify.contains("needs the operator scope"))
+    await until(lambda: user.notify.contains("needs the operator scope"))
     await user.should_not_see(marker="camera-name")
     await user.open("/models")
     await user.should_see(marker="activate-yolov3-tiny")  # listed off the event loop

@@ -4,9 +4,8 @@ and Delete act on them; viewers see the list only; the camera form's Tracking sw
 
 from __future__ import annotations
 
-import anyio
 import pytest
-from ui_harness import Dashboard
+from ui_harness import Dashboard, only, until
 
 from appliance.config import LineConfig, ZoneConfig
 from ui.components.live_view import LiveView
@@ -18,21 +17,10 @@ DOOR = LineConfig(points=[(0.52, 0.55), (0.52, 1.0)])
 BENCH = ZoneConfig(points=[(0.02, 0.3), (0.35, 0.3), (0.35, 0.85), (0.02, 0.85)])
 
 
-async def _until(condition, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.05)
-
-
-def _only(dashboard: Dashboard, marker: str):
-    (element,) = dashboard.user.find(marker=marker).elements
-    return element
-
-
 async def _camera_page(dashboard: Dashboard) -> LiveView:
     await dashboard.user.open("/cameras/demo")
     (live,) = dashboard.user.find(LiveView).elements
-    await _until(lambda: live.frame is not None)  # a click needs the picture's size
+    await until(lambda: live.frame is not None)  # a click needs the picture's size
     return live
 
 
@@ -55,9 +43,9 @@ async def test_draw_name_and_save_a_line_then_reset_and_delete_it(dashboard: Das
     assert "<line" in live.content and ">in</text>" in live.content
     user.find(marker="scene-swap").click()  # drawn downwards: `in` is to the right, swapped left
     user.find(marker="scene-name").type("door")
-    _only(dashboard, "scene-classes").value = ["person", "cat"]
+    only(dashboard, "scene-classes").value = ["person", "cat"]
     user.find(marker="scene-save").click()
-    await _until(lambda: user.notify.contains("Saved line door"))
+    await until(lambda: user.notify.contains("Saved line door"))
     saved = scene.line("demo", "door").config
     assert saved.points == [(0.5, 0.75), (0.5, 0.25)] and saved.classes == ["person", "cat"]
     assert live.content == ""  # the stream draws it from now on; the draft is gone
@@ -65,11 +53,11 @@ async def test_draw_name_and_save_a_line_then_reset_and_delete_it(dashboard: Das
     await user.should_see("person, cat", marker="line-door-classes")
 
     user.find(marker="line-door-reset").click()
-    await _until(lambda: user.notify.contains("Counts of door reset"))
+    await until(lambda: user.notify.contains("Counts of door reset"))
     user.find(marker="line-door-delete").click()
     await user.should_see(marker="confirm-delete", retries=50)
     user.find(marker="confirm-delete").click()
-    await _until(lambda: user.notify.contains("Deleted line door"))
+    await until(lambda: user.notify.contains("Deleted line door"))
     assert scene.lines("demo") == []
     await user.should_not_see(marker="line-door", retries=50)
     await user.should_see(marker="scene-empty")
@@ -87,7 +75,7 @@ async def test_a_zone_of_four_corners_shows_its_occupancy(dashboard: Dashboard):
     assert "<polygon" in live.content
     user.find(marker="scene-name").type("bench")
     user.find(marker="scene-save").click()
-    await _until(lambda: user.notify.contains("Saved zone bench"))
+    await until(lambda: user.notify.contains("Saved zone bench"))
     zone = dashboard.services.scene.zone("demo", "bench")
     assert zone.config.points == [pytest.approx(p) for p in corners]
     assert zone.config.classes is None  # nothing picked: every class
@@ -101,15 +89,15 @@ async def test_what_cannot_be_saved_says_why_and_changes_nothing(dashboard: Dash
     await _camera_page(dashboard)
     (editor,) = user.find(SceneEditor).elements
     user.find(marker="draw-zone").click()
-    assert _only(dashboard, "scene-save").enabled is False  # nothing drawn yet
+    assert only(dashboard, "scene-save").enabled is False  # nothing drawn yet
     for x, y in [(100, 100), (500, 500), (500, 100), (100, 500)]:  # a bow tie
         _click(dashboard, x, y)
     user.find(marker="scene-name").type("Bench 1")
     user.find(marker="scene-save").click()
-    await _until(lambda: user.notify.contains("Name: Use a-z, 0-9, - and _"))
-    _only(dashboard, "scene-name").value = "bench"
+    await until(lambda: user.notify.contains("Name: Use a-z, 0-9, - and _"))
+    only(dashboard, "scene-name").value = "bench"
     user.find(marker="scene-save").click()
-    await _until(lambda: user.notify.contains("must not cross itself"))
+    await until(lambda: user.notify.contains("must not cross itself"))
     assert scene.zones("demo") == []
     assert editor.draft is not None and len(editor.draft.points) == 4  # kept to fix
     user.find(marker="scene-undo").click()
@@ -135,14 +123,14 @@ async def test_turning_tracking_off_while_lines_count_says_why(dashboard: Dashbo
     await user.open("/cameras")
     user.find(marker="edit-demo").click()
     await user.should_see(marker="camera-tracking", retries=50)
-    assert _only(dashboard, "camera-tracking").value is True
+    assert only(dashboard, "camera-tracking").value is True
     user.find(marker="camera-tracking").click()
     user.find(marker="camera-save").click()
-    await _until(lambda: user.notify.contains("keep tracking on"))
+    await until(lambda: user.notify.contains("keep tracking on"))
     assert dashboard.services.cameras.get("demo").config.tracking is True
     await dashboard.services.scene.delete_line("demo", "door")
     user.find(marker="camera-save").click()
-    await _until(lambda: user.notify.contains("Saved"))
+    await until(lambda: user.notify.contains("Saved"))
     assert dashboard.services.cameras.get("demo").config.tracking is False
 
 
@@ -157,10 +145,10 @@ async def test_a_viewer_sees_the_counts_but_cannot_draw_or_change(dashboard: Das
     await user.open("/cameras/demo")
     await user.should_see("in 0 · out 0", marker="line-door-totals", retries=50)
     for marker in ("draw-line", "draw-zone", "line-door-reset", "line-door-delete"):
-        assert _only(dashboard, marker).enabled is False, marker
-    button = _only(dashboard, "draw-line")
+        assert only(dashboard, marker).enabled is False, marker
+    button = only(dashboard, "draw-line")
     button.enable()  # as if the browser sent the click anyway
     user.find(marker="draw-line").click()
-    await _until(lambda: user.notify.contains("needs the operator scope"))
+    await until(lambda: user.notify.contains("needs the operator scope"))
     _click(dashboard, 100, 100)
     assert dashboard.services.scene.line("demo", "door").config == DOOR

@@ -4,7 +4,9 @@ on the same app (its own module name: `conftest` is taken by every test folder).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import anyio
 import httpx
 from nicegui.testing.user import User
 
@@ -16,3 +18,16 @@ class Dashboard:
     user: User
     services: Services
     http: httpx.AsyncClient
+
+
+async def until(condition: Any, timeout: float = 30.0) -> None:
+    """Wait until `condition()` is true (a failure after `timeout` seconds)."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.05)
+
+
+def only(dashboard: Dashboard, marker: str) -> Any:
+    """The one element with `marker` on the page."""
+    (element,) = dashboard.user.find(marker=marker).elements
+    return element

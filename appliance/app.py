@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
@@ -35,6 +35,8 @@ from appliance.api.routes import (
 )
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.events.retention import RetentionPolicy
+from appliance.events.store import EventStore
 from appliance.models.builds import EngineBuilder
 from appliance.models.engine_cache import EngineCache
 from appliance.models.engine_select import EngineSelector
@@ -47,6 +49,8 @@ from appliance.services.camera_views import CameraLimits, CameraReporter
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
 from appliance.services.detection import DetectionService
+from appliance.services.event_archive import EventArchive
+from appliance.services.event_recording import EventRecording
 from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
@@ -97,11 +101,15 @@ def build_services(settings: Settings) -> Services:
         serving,
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
     )
+    recording = EventRecording(
+        EventStore(settings.data_dir / "events" / "events.db"), settings.data_dir / "events", events
+    )
     cameras = CameraService(
         store,
         serving,
         pipeline,
         events,
+        recording=recording,
         timing=timing,
         limits=CameraLimits(
             max_cameras=settings.max_cameras,
@@ -143,9 +151,24 @@ def build_services(settings: Settings) -> Services:
         auth=AuthService(
             settings.data_dir, enabled=settings.auth, login_link_ttl_s=settings.login_link_ttl_s
         ),
+        archive=EventArchive(recording, _retention(settings, cameras)),
     )
     metrics.watch(SceneCollector(services.scene.all))
     return services
+
+
+def _retention(settings: Settings, cameras: CameraService) -> Callable[[], RetentionPolicy]:
+    """The limits as they stand now: cameras' retain_days change while the service runs."""
+
+    def policy() -> RetentionPolicy:
+        days = {c.config.id: c.config.events.retain_days for c in cameras.list()}
+        return RetentionPolicy(
+            days,
+            max_bytes=int(settings.events_max_gb * 1e9),
+            min_free_bytes=int(settings.events_min_free_gb * 1e9),
+        )
+
+    return policy
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -160,11 +183,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for leftover in services.models.repository.recover():  # a killed writer's debris
             logger.warning("removed {} (left by an interrupted write)", leftover)
         services.auth.start()  # first start: the initial admin token
+        await asyncio.to_thread(services.open_stores)
         tasks = [
             asyncio.create_task(services.start(), name="start-services"),
             asyncio.create_task(services.cameras.watch_stalls(), name="watch-stalls"),
             asyncio.create_task(services.cameras.scene.keep_saved(), name="save-counts"),
         ]
+        if services.archive is not None:
+            tasks.append(asyncio.create_task(services.archive.keep_tidy(), name="tidy-events"))
         try:
             yield
         finally:

@@ -14,7 +14,7 @@ from appliance.analytics.geometry import is_simple_polygon
 from appliance.durable import write_atomic
 from appliance.errors import ApplianceError
 
-SCHEMA_VERSION = 2  # 2: lines, zones, tracking and counts
+SCHEMA_VERSION = 3  # 2: lines, zones, tracking and counts; 3: events
 CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SLUG = CAMERA_ID  # names of lines and zones, used in URLs
 MAX_LINES = MAX_ZONES = 16
@@ -66,6 +66,41 @@ Lines = Annotated[dict[Slug, LineConfig], Field(max_length=MAX_LINES, json_schem
 Zones = Annotated[dict[Slug, ZoneConfig], Field(max_length=MAX_ZONES, json_schema_extra=_CLOSED)]
 
 
+DEFAULT_EVENT_LABELS = (
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "bus",
+    "truck",
+    "bird",
+    "cat",
+    "dog",
+)
+
+
+class EventsConfig(BaseModel):
+    """Which tracked objects become stored events, and what is kept of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Record events (needs tracking).")
+    labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EVENT_LABELS),
+        max_length=100,
+        description="Labels (or ids) whose objects become events.",
+    )
+    min_score: float = Field(0.5, ge=0, le=1, description="Top score an object must reach.")
+    min_frames: int = Field(
+        3, ge=1, le=1000, description="Frames an object must be seen in (no one-frame events)."
+    )
+    clips: bool = Field(True, description="Record an MP4 clip of each event.")
+    annotated_clips: bool = Field(True, description="Draw boxes, lines and zones on clips.")
+    pre_s: float = Field(3.0, ge=0, le=10, description="Seconds of clip before the start.")
+    post_s: float = Field(2.0, ge=0, le=30, description="Seconds of clip after the end.")
+    retain_days: float = Field(10, gt=0, le=3650, description="Days an event is kept.")
+
+
 class CameraConfig(BaseModel):
     """One camera as the user configured it."""
 
@@ -94,6 +129,7 @@ class CameraConfig(BaseModel):
     tracking: bool = Field(True, description="Give each object a track id across frames.")
     lines: Lines = Field(default_factory=dict)
     zones: Zones = Field(default_factory=dict)
+    events: EventsConfig = Field(default_factory=EventsConfig)
 
     @model_validator(mode="after")
     def _counting_needs_tracking(self) -> CameraConfig:

@@ -95,9 +95,22 @@ class ZoneOverlay:
 
 
 @dataclass(frozen=True, slots=True)
+class SceneChange:
+    """Something a tracked object did on this frame: crossed a line (`kind` "line", with its
+    direction) or entered, left or loitered in a zone ("zone.entered", …)."""
+
+    kind: str
+    name: str
+    track_id: int
+    label: str
+    direction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SceneOverlay:
     lines: tuple[LineOverlay, ...] = ()
     zones: tuple[ZoneOverlay, ...] = ()
+    changes: tuple[SceneChange, ...] = ()  # what happened on this frame, for the event stage
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -42,6 +42,16 @@ class PayloadTooLargeError(InvalidInputError):
     code = "payload_too_large"
 
 
+class RangeNotSatisfiableError(InvalidInputError):
+    """A byte range that starts past the end of the file."""
+
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 class NotFoundError(ApplianceError):
     code = "not_found"
 

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     login_link_ttl_s: float = Field(
         60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
     )
+    events_max_gb: float = Field(
+        5.0, gt=0, description="Disk the stored events may use; the oldest go first."
+    )
+    events_min_free_gb: float = Field(
+        1.0, ge=0, description="Events never leave less disk free than this."
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 

@@ -8,10 +8,12 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from appliance.auth.scopes import Principal
+from appliance.errors import NotReadyError
 from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services
 from appliance.services.detection import DetectionService
+from appliance.services.event_archive import EventArchive
 from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.models import ModelService
@@ -55,6 +57,15 @@ def get_scene(services: Annotated[Services, Depends(get_services)]) -> SceneServ
 
 SceneDep = Annotated[SceneService, Depends(get_scene)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+
+
+def get_event_archive(services: Annotated[Services, Depends(get_services)]) -> EventArchive:
+    if services.archive is None:
+        raise NotReadyError("this instance records no events")
+    return services.archive
+
+
+EventArchiveDep = Annotated[EventArchive, Depends(get_event_archive)]
 
 
 def get_telemetry(services: Annotated[Services, Depends(get_services)]) -> TelemetryService:

@@ -20,6 +20,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
     (errors.PayloadTooLargeError, 413),
     (errors.ImageTooLargeError, 413),
     (errors.UnsupportedMediaTypeError, 415),
+    (errors.RangeNotSatisfiableError, 416),
     (errors.InvalidInputError, 422),
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
@@ -56,6 +57,8 @@ async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
     elif status >= 500:
         logger.opt(exception=exc).error("{} failed: {}", request.url.path, exc.message)
     headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    if isinstance(exc, errors.RangeNotSatisfiableError):
+        headers = {"Content-Range": f"bytes */{exc.size}"}
     return error_response(status, exc.code, exc.message, headers=headers)
 
 

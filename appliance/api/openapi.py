@@ -7,10 +7,11 @@ from typing import Any
 from appliance.api.schemas import ErrorBody
 
 _MEANING = {
-    404: "Unknown model, camera or job",
+    404: "Unknown model, camera, job or event",
     409: "Conflicts with the current state (e.g. an id already in use)",
     413: "Body over the upload limit, or an image over the pixel limit",
     415: "Not a JPEG, PNG or WebP content type",
+    416: "A byte range starting past the end of the file",
     422: "Invalid parameters, bytes that are not a decodable image, or a backend not here",
     503: "Models loading or failed, or a limit reached (Retry-After when worth retrying)",
 }

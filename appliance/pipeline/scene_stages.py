@@ -13,7 +13,7 @@ from typing import Any
 from appliance.analytics.lines import LineCounter
 from appliance.analytics.tracker import ByteTracker
 from appliance.analytics.zones import ZoneCounter
-from appliance.domain import LineOverlay, ProcessedFrame, SceneOverlay, ZoneOverlay
+from appliance.domain import LineOverlay, ProcessedFrame, SceneChange, SceneOverlay, ZoneOverlay
 
 Report = Callable[..., None]  # report(kind, **fields): e.g. the event bus's publish
 
@@ -46,8 +46,18 @@ class SceneStage:
         result, frame = processed.result, processed.frame
         size, now = (result.width, result.height), frame.captured_mono
         at: dict[str, Any] = {"camera": self.camera_id, "at": round(frame.captured_at, 3)}
+        changes: list[SceneChange] = []
         for line in self.lines:
             for crossing in line.update(result.detections, size, now):
+                changes.append(
+                    SceneChange(
+                        "line",
+                        crossing.line,
+                        crossing.track_id,
+                        crossing.label,
+                        crossing.direction,
+                    )
+                )
                 self.report(
                     "line.crossed",
                     **at,
@@ -58,6 +68,9 @@ class SceneStage:
                 )
         for zone in self.zones:
             for event in zone.update(result.detections, size, now):
+                changes.append(
+                    SceneChange(f"zone.{event.change}", event.zone, event.track_id, event.label)
+                )
                 self.report(
                     f"zone.{event.change}",
                     **at,
@@ -74,5 +87,6 @@ class SceneStage:
                 ZoneOverlay(zone.name, zone.spec.points, sum(zone.occupancy().values()))
                 for zone in self.zones
             ),
+            changes=tuple(changes),
         )
         return dataclasses.replace(processed, overlay=overlay)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from appliance.pipeline.feeds import FeedPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.stages import DetectionFilter
 from appliance.services.camera_views import CameraLimits, CameraNotFoundError, CameraView
+from appliance.services.event_recording import EventRecording
 from appliance.services.events import EventBus
 from appliance.services.live import LiveViewer
 from appliance.services.model_specs import class_ids
@@ -51,6 +53,7 @@ class CameraService:
         source_factory: SourceFactory | None = None,
         limits: CameraLimits | None = None,
         scene: SceneRegistry | None = None,
+        recording: EventRecording | None = None,
     ) -> None:
         self._store = store
         self._serving = serving
@@ -61,6 +64,7 @@ class CameraService:
         self._source_factory = source_factory or self._open_source
         self._configs: dict[str, CameraConfig] = {}
         self.scene = scene or SceneRegistry(store, events)
+        self.recording = recording  # None: no events are recorded
         self._lock = threading.RLock()
         serving.attach(self)
 
@@ -86,6 +90,8 @@ class CameraService:
         """Runs for the life of the app: capture threads blocked in read() can't see stalls."""
         while True:
             self._pipeline.check_stalls()
+            if self.recording is not None:  # a stalled camera's objects have left too
+                self.recording.expire(time.monotonic())
             await asyncio.sleep(every_s)
 
     def end_streams(self) -> None:
@@ -94,6 +100,8 @@ class CameraService:
 
     def close(self) -> None:
         self._pipeline.close()
+        if self.recording is not None:
+            self.recording.close()  # open events end, clips finish
         try:
             self.scene.flush()  # the last few seconds of counts
         except (OSError, ApplianceError) as exc:
@@ -208,7 +216,7 @@ class CameraService:
         if updated.enabled and current.enabled and not restart:
             self._pipeline.retune(camera_id, self._plan(updated))
         else:
-            await asyncio.to_thread(self._pipeline.stop, camera_id)
+            await asyncio.to_thread(self._stop_runtime, camera_id)
             if updated.enabled:
                 await asyncio.to_thread(self._start_runtime, updated)
         self._events.publish("camera.updated", camera=camera_id, fields=sorted(changes))
@@ -221,6 +229,8 @@ class CameraService:
         with self._lock:
             del self._configs[camera_id]
         self.scene.drop(camera_id)
+        if self.recording is not None:
+            await asyncio.to_thread(self.recording.drop_camera, camera_id)
         await asyncio.to_thread(self._save)
         self._events.publish("camera.deleted", camera=camera_id)
 
@@ -232,7 +242,7 @@ class CameraService:
         if enabled:
             await asyncio.to_thread(self._start_runtime, config)
         else:
-            await asyncio.to_thread(self._pipeline.stop, camera_id)
+            await asyncio.to_thread(self._stop_runtime, camera_id)
         return self.get(camera_id)
 
     # --- internals -------------------------------------------------------------------------
@@ -250,6 +260,8 @@ class CameraService:
         counted = [*config.lines.values(), *config.zones.values()]
         for classes in (config.classes, *(item.classes for item in counted)):
             class_ids(classes, labels)
+        if config.events.enabled:
+            class_ids(config.events.labels, labels)
 
     def _plan(self, config: CameraConfig) -> CameraPlan:
         """What the camera's config asks of inference and of the stages after it: the class
@@ -260,7 +272,8 @@ class CameraService:
         classes = class_ids(config.classes, labels)
         tracking = self.scene.stages(config, labels)
         keep = DetectionFilter(conf=params.conf if tracking else config.conf, classes=classes)
-        return CameraPlan(FeedPlan(params, config.fps_limit), stages=(keep, *tracking))
+        recording = self.recording.stages(config, labels) if self.recording else ()
+        return CameraPlan(FeedPlan(params, config.fps_limit), stages=(keep, *tracking, *recording))
 
     def _save(self) -> None:
         """Write the cameras (blocking: call from a thread)."""
@@ -277,6 +290,12 @@ class CameraService:
             read_timeout_s=self._timing.reconnect_after_s,
         )
         return open_source(config.uri, options, allowed_roots=self._limits.media_roots)
+
+    def _stop_runtime(self, camera_id: str) -> None:
+        """Stop capture (blocking); the camera's open events end with it."""
+        self._pipeline.stop(camera_id)
+        if self.recording is not None:
+            self.recording.stop_camera(camera_id)
 
     def _start_runtime(self, config: CameraConfig) -> None:
         """Start capture on the model's inference worker (blocking: run in a thread)."""

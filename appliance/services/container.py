@@ -12,6 +12,8 @@ from appliance.errors import ApplianceError
 from appliance.services.auth import AuthService
 from appliance.services.cameras import CameraService
 from appliance.services.detection import DetectionService
+from appliance.services.event_archive import EventArchive
+from appliance.services.event_recording import EventRecording
 from appliance.services.events import EventBus
 from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
@@ -45,11 +47,22 @@ class Services:
     jobs: JobService = field(default_factory=JobService.without_builds)
     # tokens, scopes, signed URLs; a set built by hand (tests) gets one with auth off
     auth: AuthService = field(default_factory=AuthService.disabled)
+    # stored events; a set built by hand (tests) may go without
+    archive: EventArchive | None = None
+
+    @property
+    def recording(self) -> EventRecording | None:
+        return self.cameras.recording
 
     @cached_property
     def scene(self) -> SceneService:
         """Lines and zones of the cameras."""
         return SceneService(self.cameras)
+
+    def open_stores(self) -> None:
+        """Open what the API reads from disk before the first request (blocking; quick)."""
+        if self.recording is not None:
+            self.recording.store.open()
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""
@@ -69,6 +82,8 @@ class Services:
 
     def close(self) -> None:
         self.jobs.close()  # a build in progress stops at its next step
-        self.cameras.close()  # the pipeline: capture, inference workers, streams
+        self.cameras.close()  # the pipeline: capture, inference workers, streams, events
+        if self.recording is not None:
+            self.recording.store.close()  # after the last event was handed to it
         self.serving.close()  # then the engines nothing calls any more
         self.telemetry.close()

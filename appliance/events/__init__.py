@@ -1,0 +1,1 @@
+"""Events: each tracked object's life, stored with a snapshot and a clip."""

@@ -1,0 +1,38 @@
+"""The stage that turns a camera's tracks into events and feeds its clip recorder.
+
+It only decides and hands over: storing, snapshots, clips and messages happen on other
+threads behind the `sink` and the recorder's bounded queue, so a burst of objects or a slow
+disk never holds the camera's frames up."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from appliance.domain import ProcessedFrame
+from appliance.events.lifecycle import EventChange, EventTracker
+
+
+class FrameRecorder(Protocol):
+    def offer(self, processed: ProcessedFrame) -> None: ...
+
+
+EventSink = Callable[[str, Sequence[EventChange]], None]  # (camera id, changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventStage:
+    camera_id: str
+    tracker: EventTracker
+    sink: EventSink
+    recorder: FrameRecorder | None = None  # None: no clips
+    name: str = "events"
+
+    def __call__(self, processed: ProcessedFrame) -> ProcessedFrame:
+        if self.recorder is not None:
+            self.recorder.offer(processed)  # every frame: the pre-roll of the next event
+        changes = self.tracker.update(processed)
+        if changes:
+            self.sink(self.camera_id, changes)
+        return processed

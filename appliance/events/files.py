@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,9 @@ def media_sizes(root: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for path in media_files(root):
         event_id = event_id_of(path)
-        if event_id is not None:
+        if event_id is None:
+            continue
+        with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
             sizes[event_id] = sizes.get(event_id, 0) + path.stat().st_size
     return sizes
 

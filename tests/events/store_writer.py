@@ -1,7 +1,8 @@
 """Writes events through EventStore as fast as a busy camera would, for the SIGKILL test:
 `python store_writer.py EVENTS_DB SEED`. At start it ends the events the last kill left open
 (as the service does), prints "ready" once its first batch is committed, then keeps 50
-objects in view: each loop updates every one (new score, zones), and ends and replaces a few."""
+objects in view: each loop updates every one (new score, zones), and ends and replaces a few;
+now and then 300 short events arrive at once (a commit of many pages)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,11 @@ def main(path: Path, seed: int) -> None:
                 track += 1
                 live[i] = born(rng, track)
             store.upsert(live[i])
+        if rng.random() < 0.05:  # now and then a big commit: more pages in flight at a kill
+            for _ in range(300):
+                track += 1
+                gone = born(rng, track)
+                store.upsert(EventRecord(**{**vars(gone), "end_time": gone.start_time + 1}))
         time.sleep(0.002)
 
 

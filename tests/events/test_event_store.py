@@ -18,6 +18,7 @@ from appliance.config import CAMERA_ID as CONFIG_CAMERA_ID
 from appliance.errors import EventStoreError, InvalidCursorError, InvalidInputError
 from appliance.events.model import CAMERA_ID, EVENT_ID, EventRecord, new_event_id
 from appliance.events.query import encode_cursor
+from appliance.events.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate, user_version
 from appliance.events.store import EventStore
 from appliance.events.writes import Delete, Upsert, coalesce
 
@@ -233,6 +234,24 @@ def test_schema_is_created_migrated_once_and_a_newer_one_refused(tmp_path: Path)
     connection.close()
     with pytest.raises(EventStoreError, match="newer"):
         EventStore(path)
+
+
+def test_a_failed_migration_step_leaves_the_version_before_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with EventStore(path) as store:
+        event = record(T0)
+        store.upsert(event)
+    broken = (*MIGRATIONS, ("ALTER TABLE events ADD COLUMN note TEXT", "NOT SQL"))
+    fixed = (*MIGRATIONS, ("ALTER TABLE events ADD COLUMN note TEXT",))
+    connection = connect(path)
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(connection, broken)
+    columns = [r[1] for r in connection.execute("PRAGMA table_info(events)")]
+    assert user_version(connection) == SCHEMA_VERSION and "note" not in columns
+    assert migrate(connection, fixed) == SCHEMA_VERSION  # the version it started from
+    assert user_version(connection) == SCHEMA_VERSION + 1
+    assert connection.execute("SELECT id FROM events").fetchall() == [(event.id,)]
+    connection.close()
 
 
 def test_closed_store_refuses_work(tmp_path: Path) -> None:

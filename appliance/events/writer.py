@@ -4,8 +4,9 @@ Callers (camera pipelines) enqueue and return at once: upserts of one id coalesc
 wait, so a burst of updates costs one row write per event per batch. A batch is everything
 queued after the first op plus up to `max_delay`, committed in transactions of `max_batch`
 ids. The queue holds at most `max_pending` ids; past that new events are dropped and counted
-rather than growing memory while the disk is failing. A failed batch rolls back, its upserts
-go back in the queue (unless a newer op for the id is there) and are retried after a pause."""
+rather than growing memory while the disk is failing (deletes are always taken). A failed
+batch rolls back: its deletes fail at once (the API can say so), its upserts go back in the
+queue ahead of anything queued since for their ids, and are retried after a pause."""
 
 from __future__ import annotations
 

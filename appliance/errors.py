@@ -140,3 +140,15 @@ class InvalidSourceError(InvalidInputError):
     """A source URI that is malformed or not allowed."""
 
     code = "invalid_source"
+
+
+class InvalidCursorError(InvalidInputError):
+    """A paging cursor that this appliance did not hand out (or that was altered)."""
+
+    code = "invalid_cursor"
+
+
+class EventStoreError(ApplianceError):
+    """The events database cannot be opened, migrated or written."""
+
+    code = "event_store_error"

@@ -1,1 +1,2 @@
-"""Events: each tracked object's life, stored with a snapshot and a clip."""
+"""Stored object events: the record model, the SQLite store (one writer thread), the files
+that belong to each event (snapshot, clip) and the retention that deletes old ones."""

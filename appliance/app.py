@@ -41,6 +41,7 @@ from appliance.models.builds import EngineBuilder
 from appliance.models.engine_cache import EngineCache
 from appliance.models.engine_select import EngineSelector
 from appliance.models.repository import ModelRepository
+from appliance.mqtt.client import MqttPublisher
 from appliance.pipeline.camera import CaptureTiming
 from appliance.pipeline.runtime import Pipeline
 from appliance.secret import load_or_create_secret
@@ -56,7 +57,9 @@ from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
 from appliance.services.model_specs import ImageLimits, ModelSpec
 from appliance.services.models import ModelService
+from appliance.services.mqtt_bridge import MqttBridge, device_info
 from appliance.services.recorder import DetectionRecorder
+from appliance.services.scene import SceneService
 from appliance.services.scene_metrics import SceneCollector
 from appliance.services.serving import ServingService
 from appliance.services.telemetry import TelemetryService
@@ -152,9 +155,25 @@ def build_services(settings: Settings) -> Services:
             settings.data_dir, enabled=settings.auth, login_link_ttl_s=settings.login_link_ttl_s
         ),
         archive=EventArchive(recording, _retention(settings, cameras)),
+        mqtt=_mqtt_bridge(settings, cameras),
     )
+    if services.mqtt is not None:
+        recording.add_listener(services.mqtt)
     metrics.watch(SceneCollector(services.scene.all))
     return services
+
+
+def _mqtt_bridge(settings: Settings, cameras: CameraService) -> MqttBridge | None:
+    """MQTT when APPLIANCE_MQTT_URL is set (validated with the settings)."""
+    if settings.mqtt_url is None:
+        return None
+    publisher = MqttPublisher.from_url(
+        settings.mqtt_url.get_secret_value(),
+        device_info(settings.data_dir, settings.device_name),
+        prefix=settings.mqtt_prefix,
+        discovery_prefix=settings.mqtt_discovery_prefix,
+    )
+    return MqttBridge(publisher, cameras, SceneService(cameras))
 
 
 def _retention(settings: Settings, cameras: CameraService) -> Callable[[], RetentionPolicy]:
@@ -191,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         if services.archive is not None:
             tasks.append(asyncio.create_task(services.archive.keep_tidy(), name="tidy-events"))
+        if services.mqtt is not None:
+            tasks.append(asyncio.create_task(services.mqtt.run(), name="mqtt"))
         try:
             yield
         finally:

@@ -7,8 +7,10 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from appliance.mqtt.settings import check_topic_prefix, parse_mqtt_url
 
 ProviderName = Literal["tensorrt", "cuda", "cpu"]
 
@@ -104,6 +106,13 @@ class Settings(BaseSettings):
     events_min_free_gb: float = Field(
         1.0, ge=0, description="Events never leave less disk free than this."
     )
+    mqtt_url: SecretStr | None = Field(
+        None, description="mqtt://user:pass@host:1883 (mqtts:// for TLS); MQTT is off when unset."
+    )
+    mqtt_prefix: str = Field("appliance", description="Topics start with this (Frigate-style).")
+    mqtt_discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant discovery prefix."
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 
@@ -114,6 +123,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A bad URL stops the start with a clear reason (which never shows the password)."""
+        if value is not None and value.get_secret_value():
+            parse_mqtt_url(value.get_secret_value())
+        return value or None
+
+    @field_validator("mqtt_prefix", "mqtt_discovery_prefix")
+    @classmethod
+    def _topic_prefix(cls, value: str) -> str:
+        return check_topic_prefix(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

@@ -19,6 +19,7 @@ from appliance.services.jobs import JobService
 from appliance.services.metrics import Metrics
 from appliance.services.model_specs import ModelSpec, ServiceState
 from appliance.services.models import ModelService
+from appliance.services.mqtt_bridge import MqttBridge
 from appliance.services.recorder import DetectionRecorder
 from appliance.services.scene import SceneService
 from appliance.services.serving import ServingService
@@ -49,6 +50,7 @@ class Services:
     auth: AuthService = field(default_factory=AuthService.disabled)
     # stored events; a set built by hand (tests) may go without
     archive: EventArchive | None = None
+    mqtt: MqttBridge | None = None  # None: APPLIANCE_MQTT_URL unset
 
     @property
     def recording(self) -> EventRecording | None:
@@ -85,5 +87,7 @@ class Services:
         self.cameras.close()  # the pipeline: capture, inference workers, streams, events
         if self.recording is not None:
             self.recording.store.close()  # after the last event was handed to it
+        if self.mqtt is not None:
+            self.mqtt.close()  # the last events are out; `offline`, then disconnect
         self.serving.close()  # then the engines nothing calls any more
         self.telemetry.close()

@@ -13,9 +13,9 @@ from typing import Any
 from loguru import logger
 
 from appliance.errors import ApplianceError, NotFoundError
-from appliance.events.files import event_paths, sweep_orphans
+from appliance.events.files import delete_files, event_paths, sweep_orphans
 from appliance.events.model import EVENT_ID, EventRecord
-from appliance.events.retention import RetentionPolicy, enforce
+from appliance.events.retention import RetentionPolicy
 from appliance.events.snapshots import render_snapshot
 from appliance.services.event_recording import EventRecording
 
@@ -103,18 +103,10 @@ class EventArchive:
 
     def delete(self, event_id: str) -> None:
         """The event, its snapshot and its clip (blocking: call from a thread)."""
-        record = self.get(event_id)
-        self._recording.mark_deleted(event_id)
-        existed = self._store.delete(event_id).result(timeout=30)
-        self._remove_files(record)
-        if not existed and self._store.get(event_id) is None:
-            # listed only live (not committed yet): its row is gone now all the same
-            logger.debug("event {} deleted before its first write landed", event_id)
-
-    def _remove_files(self, record: EventRecord) -> None:
-        paths = event_paths(self._root, record.camera, record.id)
-        for path in (paths.snapshot, paths.clip):
-            path.unlink(missing_ok=True)
+        record = self.get(event_id)  # 404 for an unknown one
+        self._recording.mark_deleted(event_id)  # nothing more is written for it
+        self._store.delete(event_id).result(timeout=30)
+        delete_files(self._root, record.camera, record.id)
 
     # --- upkeep ----------------------------------------------------------------------------
 
@@ -131,8 +123,8 @@ class EventArchive:
         self.enforce_retention()
 
     def enforce_retention(self) -> None:
-        report = enforce(self._store, self._root, self._policy())
-        if report.deleted:
+        report = self._policy().enforce(self._store, self._root)
+        if report.expired or report.evicted or report.short_bytes:
             logger.info("events: {}", report)
 
     async def keep_tidy(self, every_s: float = 600.0) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from appliance.api.deps import TelemetryDep
+from appliance.api.deps import ServicesDep, TelemetryDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import Schema
+from appliance.services.container import Services
+from appliance.services.mqtt_bridge import MqttStatus
 from appliance.services.telemetry import (
     ActiveWarning,
     Sample,
@@ -125,6 +128,15 @@ class VersionsOut(Schema):
     jetpack: str | None
 
 
+class MqttOut(Schema):
+    state: str = Field(description="disabled, connecting, connected, disconnected or error.")
+    broker: str | None = Field(description="host:port (never the credentials).")
+    last_error: str | None
+    since: float = Field(description="Unix time of the last change of state.")
+    published: int = Field(description="Messages the broker acknowledged.")
+    dropped: int = Field(description="Messages dropped while the broker was away too long.")
+
+
 class SystemOut(Schema):
     interval_s: float = Field(description="Seconds between samples.")
     snapshot: SampleOut | None = Field(description="The newest sample; null until the first.")
@@ -132,6 +144,7 @@ class SystemOut(Schema):
     warnings: list[WarningOut]
     sources: list[SourceOut]
     versions: VersionsOut
+    mqtt: MqttOut
 
 
 @router.get(
@@ -142,6 +155,7 @@ class SystemOut(Schema):
 )
 async def get_system(
     telemetry: TelemetryDep,
+    services: ServicesDep,
     minutes: Annotated[float, Query(ge=0, le=60, description="History to include.")] = 10,
     max_points: Annotated[
         int | None, Query(ge=1, le=3600, description="Thin the history evenly to this many.")
@@ -156,7 +170,12 @@ async def get_system(
         warnings=[WarningOut.of(w) for w in telemetry.warnings()],
         sources=[SourceOut.of(s) for s in telemetry.sources()],
         versions=VersionsOut(**{f: getattr(versions, f) for f in VersionsOut.model_fields}),
+        mqtt=MqttOut(**dataclasses.asdict(_mqtt_status(services))),
     )
+
+
+def _mqtt_status(services: Services) -> MqttStatus:
+    return services.mqtt.status() if services.mqtt is not None else MqttStatus.disabled()
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from appliance.mqtt.discovery import discovery_configs, node_id
 from appliance.mqtt.retained import Owner, RetainedStore
-from appliance.mqtt.settings import MqttTarget, check_topic_prefix
+from appliance.mqtt.settings import MqttTarget, check_topic_prefix, parse_mqtt_url
 from appliance.mqtt.status import MqttState, MqttStatus
 from appliance.mqtt.topics import (
     OFFLINE,
@@ -78,9 +81,10 @@ class MqttPublisher:
         max_queued: int = 1000,
         window: int = 100,
         reconnect_delay_s: tuple[int, int] = (1, 60),
+        ca_file: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._target, self._device = target, device
+        self._target, self._device, self._ca_file = target, device, ca_file
         self._prefix = check_topic_prefix(prefix)
         self._discovery_prefix = check_topic_prefix(discovery_prefix)
         self._keepalive, self._window, self._clock = keepalive_s, window, clock
@@ -98,6 +102,11 @@ class MqttPublisher:
         self._since = clock()
         self._started = self._closed = False
         self._client = self._build_client(client_id, max_queued, reconnect_delay_s)
+
+    @classmethod
+    def from_url(cls, url: str, device: DeviceInfo, **options: Any) -> MqttPublisher:
+        """From `APPLIANCE_MQTT_URL`'s value; raises MqttUrlError (no password in it)."""
+        return cls(parse_mqtt_url(url), device, **options)
 
     def _build_client(
         self, client_id: str, max_queued: int, reconnect_delay_s: tuple[int, int]
@@ -130,8 +139,8 @@ class MqttPublisher:
             self._started = True
             self._set_state("connecting", None)
         try:
-            if self._target.tls:
-                self._client.tls_set()  # the system's CAs, hostname checked
+            if self._target.tls:  # certificate and hostname checked: the system's CAs or ca_file
+                self._client.tls_set(ca_certs=self._ca_file)
             self._client.connect_async(self._target.host, self._target.port, self._keepalive)
             self._client.loop_start()
         except Exception as exc:  # a TLS set-up or thread failure: report it, never raise
@@ -382,9 +391,12 @@ class MqttPublisher:
 
     @_never_raises
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho calls this inside its `except OSError:`, so the error is still at hand
+        why = _why(sys.exc_info()[1])
+        error = f"cannot connect to {self._target.broker}" + (f": {why}" if why else "")
         with self._lock:
             if not self._closed:
-                self._set_state("disconnected", f"cannot connect to {self._target.broker}")
+                self._set_state("disconnected", error)
 
     @_never_raises
     def _on_disconnect(
@@ -447,6 +459,23 @@ class NullPublisher:
     ) -> None: ...
 
     def publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None: ...
+
+
+def _why(exc: BaseException | None) -> str | None:
+    """A connection failure in a few words (socket and TLS errors carry no credentials)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _referenced_topics(configs: Any) -> set[str]:

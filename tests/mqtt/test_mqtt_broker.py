@@ -4,6 +4,7 @@ credentials, removals and back-pressure."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -17,9 +18,9 @@ import pytest
 from loguru import logger
 from support.mosquitto import ROOT, Mosquitto, Subscriber, mosquitto_available, retained_messages
 
+from appliance.auth.tls import make_self_signed
 from appliance.devtools.server import free_port
 from appliance.mqtt.client import MqttPublisher, NullPublisher
-from appliance.mqtt.settings import parse_mqtt_url
 from appliance.mqtt.topology import CameraTopology, DeviceInfo, Topology
 
 DEVICE = DeviceInfo("t3st", "Test appliance", "9.9.9")
@@ -50,7 +51,7 @@ def publishers() -> Iterator[Callable[..., MqttPublisher]]:
 
     def make(url: str, **kwargs: object) -> MqttPublisher:
         kwargs.setdefault("reconnect_delay_s", (1, 2))
-        publisher = MqttPublisher(parse_mqtt_url(url), DEVICE, **kwargs)  # type: ignore[arg-type]
+        publisher = MqttPublisher.from_url(url, DEVICE, **kwargs)
         publisher.start()
         made.append(publisher)
         return publisher
@@ -67,6 +68,17 @@ def log_lines() -> Iterator[list[str]]:
     sink = logger.add(lambda m: lines.append(str(m)), level="TRACE", backtrace=True, diagnose=True)
     yield lines
     logger.remove(sink)
+
+
+def assert_never_blocked(took: list[float]) -> None:
+    """Calls that return at once: blocked on the network they would take seconds. The bounds
+    leave room for a busy 2-core CI machine."""
+    took = sorted(took)
+    p50, p99, worst = took[len(took) // 2], took[int(len(took) * 0.99)], took[-1]
+    print(
+        f"publish calls: p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, max {worst * 1e3:.1f} ms"
+    )
+    assert p50 < 0.002 and p99 < 0.05 and worst < 0.5, (p50, p99, worst)
 
 
 def connected(publisher: MqttPublisher) -> Callable[[], bool]:
@@ -295,16 +307,16 @@ def test_broker_restart_brings_online_discovery_and_state_back(
     until(lambda: publisher.status().state == "disconnected", timeout_s=5)
     assert publisher.status().last_error in (
         "connection lost",
-        "cannot connect to " + publisher.status().broker,
+        f"cannot connect to {publisher.status().broker}: connection refused",
     )
-    slowest = 0.0
+    took = []
     for i in range(100):  # the broker is gone: nothing blocks, nothing raises
         started = time.monotonic()
         publisher.publish_presence("front_door", {"person": 3 + i % 2})
         publisher.publish_event("update", EVENT, {**EVENT, "top_score": 0.9})
         publisher.publish_snapshot("front_door", "car", JPEG)
-        slowest = max(slowest, time.monotonic() - started)
-    assert slowest < 0.05
+        took.append(time.monotonic() - started)
+    assert_never_blocked(took)
     publisher.publish_presence("front_door", {"person": 4})
 
     mosquitto.start()  # same port, no persistence: every retained message is gone
@@ -345,6 +357,34 @@ def test_refused_credentials_are_an_error_and_never_shown(
     assert not [text for text in shown if password in text]
 
 
+# paho 2.2 leaves the socket of a failed TLS handshake to the garbage collector
+# (Client._ssl_wrap_socket: do_handshake() raises, nothing closes ssl_sock): its
+# ResourceWarning is paho's, and it comes on paho's thread at each refused try.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_tls_broker_checked_against_its_certificate(
+    tmp_path: Path, publishers: Callable[..., MqttPublisher]
+) -> None:
+    """mqtts:// verifies the broker: a self-signed one is refused until its certificate is
+    given as the CA file, then the same topics flow over TLS."""
+    if not mosquitto_available():
+        pytest.skip("mosquitto is not installed")
+    pair = make_self_signed(tmp_path / "tls", ["127.0.0.1", "localhost"])
+    with Mosquitto(tmp_path / "tls-broker", tls=(pair.cert, pair.key)) as broker:
+        untrusted = publishers(broker.url(), client_id="untrusted")
+        until(lambda: untrusted.status().last_error is not None)
+        assert untrusted.status().state == "disconnected"
+        trusted = publishers(broker.url(), client_id="trusted", ca_file=str(pair.cert))
+        until(connected(trusted))
+        trusted.publish_presence("front_door", {"person": 1})
+        until(lambda: trusted.status().published >= 3)  # online, person, all
+        assert untrusted.status().state == "disconnected"
+        assert untrusted.status().last_error == (
+            f"cannot connect to 127.0.0.1:{broker.port}: TLS: self-signed certificate"
+        )
+        untrusted.close()
+        gc.collect()  # paho's leaked sockets, while this test's filter still applies
+
+
 def test_unreachable_broker_never_blocks_start_publish_or_close(
     publishers: Callable[..., MqttPublisher],
 ) -> None:
@@ -356,7 +396,7 @@ def test_unreachable_broker_never_blocks_start_publish_or_close(
     status = publisher.status()
     assert (status.state, status.last_error) == (
         "disconnected",
-        f"cannot connect to 127.0.0.1:{port}",
+        f"cannot connect to 127.0.0.1:{port}: connection refused",
     )
     publisher.announce(TOPOLOGY)
     publish_state(publisher)
@@ -391,15 +431,15 @@ def test_a_frozen_broker_never_blocks_callers(
     until(connected(publisher))
     mosquitto.signal(signal.SIGSTOP)
     big = b"\xff\xd8" + os.urandom(200_000) + b"\xff\xd9"
-    slowest = 0.0
+    took = []
     for i in range(2000):
         started = time.monotonic()
         publisher.publish_event("update", EVENT, {**EVENT, "top_score": i, "pad": "x" * 1000})
         publisher.publish_presence("front_door", {"person": i % 5})
         if i % 40 == 0:
             publisher.publish_snapshot("front_door", "person", big)
-        slowest = max(slowest, time.monotonic() - started)
-    assert slowest < 0.05, slowest
+        took.append(time.monotonic() - started)
+    assert_never_blocked(took)
     assert publisher.status().dropped >= 2000 - 500
     until(lambda: publisher.status().state != "connected", timeout_s=15)
     mosquitto.signal(signal.SIGCONT)

@@ -45,10 +45,16 @@ def mosquitto_available() -> bool:
 
 class Mosquitto:
     """One broker process on 127.0.0.1: persistence off, anonymous unless `users` is given
-    (then a password file made by mosquitto_passwd)."""
+    (then a password file made by mosquitto_passwd), TLS when `tls` names a certificate."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.tls = tls  # (certificate, key) in PEM: the listener speaks TLS only
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.users = users
@@ -57,7 +63,7 @@ class Mosquitto:
 
     def url(self, username: str | None = None, password: str | None = None) -> str:
         auth = f"{username}:{password}@" if username is not None else ""
-        return f"mqtt://{auth}127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}127.0.0.1:{self.port}"
 
     def _config(self) -> Path:
         lines = [
@@ -67,6 +73,8 @@ class Mosquitto:
             "log_type all",
             "user root" if os.geteuid() == 0 else "",  # as root it would switch to 'mosquitto'
         ]
+        if self.tls:
+            lines += [f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}"]
         if self.users:
             passwords = self.workdir / "passwords"
             passwords.unlink(missing_ok=True)

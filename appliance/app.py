@@ -36,7 +36,6 @@ from appliance.api.routes import (
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.events.retention import RetentionPolicy
-from appliance.events.store import EventStore
 from appliance.models.builds import EngineBuilder
 from appliance.models.engine_cache import EngineCache
 from appliance.models.engine_select import EngineSelector
@@ -104,9 +103,7 @@ def build_services(settings: Settings) -> Services:
         serving,
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
     )
-    recording = EventRecording(
-        EventStore(settings.data_dir / "events" / "events.db"), settings.data_dir / "events", events
-    )
+    recording = EventRecording(settings.data_dir / "events", events)
     cameras = CameraService(
         store,
         serving,

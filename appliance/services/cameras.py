@@ -260,8 +260,6 @@ class CameraService:
         counted = [*config.lines.values(), *config.zones.values()]
         for classes in (config.classes, *(item.classes for item in counted)):
             class_ids(classes, labels)
-        if config.events.enabled:
-            class_ids(config.events.labels, labels)
 
     def _plan(self, config: CameraConfig) -> CameraPlan:
         """What the camera's config asks of inference and of the stages after it: the class

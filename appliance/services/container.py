@@ -64,7 +64,7 @@ class Services:
     def open_stores(self) -> None:
         """Open what the API reads from disk before the first request (blocking; quick)."""
         if self.recording is not None:
-            self.recording.store.open()
+            self.recording.open()
 
     async def start(self) -> None:
         """Start sampling the device, load the models, then start the cameras using them."""
@@ -86,7 +86,7 @@ class Services:
         self.jobs.close()  # a build in progress stops at its next step
         self.cameras.close()  # the pipeline: capture, inference workers, streams, events
         if self.recording is not None:
-            self.recording.store.close()  # after the last event was handed to it
+            self.recording.close_store()  # after the last event was handed to it
         if self.mqtt is not None:
             self.mqtt.close()  # the last events are out; `offline`, then disconnect
         self.serving.close()  # then the engines nothing calls any more

@@ -50,7 +50,6 @@ class EventArchive:
         policy: Callable[[], RetentionPolicy],
     ) -> None:
         self._recording = recording
-        self._store = recording.store
         self._root = recording.root
         self._policy = policy  # read each time: cameras' retain_days change
 
@@ -58,7 +57,7 @@ class EventArchive:
 
     def list(self, query: EventQuery) -> EventPage:
         """Newest first (blocking: call from a thread)."""
-        records, cursor = self._store.query(
+        records, cursor = self._recording.store.query(
             camera=query.camera,
             label=query.label,
             zone=query.zone,
@@ -72,7 +71,7 @@ class EventArchive:
     def get(self, event_id: str) -> EventRecord:
         if not EVENT_ID.fullmatch(event_id):
             raise EventNotFoundError(f"no event with id {event_id!r}")
-        record = self._recording.live_record(event_id) or self._store.get(event_id)
+        record = self._recording.live_record(event_id) or self._recording.store.get(event_id)
         if record is None:
             raise EventNotFoundError(f"no event with id {event_id!r}")
         return record
@@ -105,15 +104,15 @@ class EventArchive:
         """The event, its snapshot and its clip (blocking: call from a thread)."""
         record = self.get(event_id)  # 404 for an unknown one
         self._recording.mark_deleted(event_id)  # nothing more is written for it
-        self._store.delete(event_id).result(timeout=30)
+        self._recording.store.delete(event_id).result(timeout=30)
         delete_files(self._root, record.camera, record.id)
 
     # --- upkeep ----------------------------------------------------------------------------
 
     def tidy_at_start(self) -> None:
         """After a crash: close events left open, remove files no event owns (blocking)."""
-        closed = self._store.end_open_events(time.time())
-        removed = sweep_orphans(self._root, self._store.all_ids())
+        closed = self._recording.store.end_open_events(time.time())
+        removed = sweep_orphans(self._root, self._recording.store.all_ids())
         if closed or removed:
             logger.info(
                 "events: closed {} left open by the last run, removed {} stray files",

@@ -20,6 +20,7 @@ from loguru import logger
 from appliance.config import CameraConfig, EventsConfig
 from appliance.domain import Frame, ProcessedFrame
 from appliance.durable import write_atomic
+from appliance.errors import NotReadyError
 from appliance.events.clips import ClipRecorder
 from appliance.events.files import event_paths
 from appliance.events.lifecycle import EventChange, EventRules, EventTracker
@@ -30,7 +31,6 @@ from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.event_stage import EventStage
 from appliance.pipeline.stages import Stage
 from appliance.services.events import EventBus
-from appliance.services.model_specs import class_ids
 
 
 class EventListener(Protocol):
@@ -60,6 +60,35 @@ class _Live:
     deleted: bool = False
 
 
+# COCO as Darknet's coco.names spells it (the demo model) against the usual spelling
+_ALIASES = {
+    "motorcycle": "motorbike",
+    "airplane": "aeroplane",
+    "couch": "sofa",
+    "tv": "tvmonitor",
+    "dining table": "diningtable",
+    "potted plant": "pottedplant",
+}
+
+
+def event_labels(wanted: Sequence[str], labels: Sequence[str]) -> frozenset[str]:
+    """The model's names for the labels (or ids) asked for. Like Frigate's object list, it
+    is a wish list: a label this model lacks is skipped (the next model may have it), and
+    COCO's two spellings (motorcycle, motorbike) both work."""
+    known = set(labels)
+    names = set()
+    for item in wanted:
+        if item.isdigit() and int(item) < len(labels):
+            names.add(labels[int(item)])
+        elif item in known:
+            names.add(item)
+        elif _ALIASES.get(item) in known:
+            names.add(_ALIASES[item])
+        elif (back := {v: k for k, v in _ALIASES.items()}.get(item)) in known:
+            names.add(back)
+    return frozenset(names)
+
+
 def _render(processed: ProcessedFrame) -> np.ndarray:
     return draw_detections(processed.frame.pixels, processed.result.detections, processed.overlay)
 
@@ -67,12 +96,11 @@ def _render(processed: ProcessedFrame) -> np.ndarray:
 class EventRecording:
     def __init__(
         self,
-        store: EventStore,
         root: Path,
         bus: EventBus,
         listeners: Sequence[EventListener] = (),
     ) -> None:
-        self.store = store
+        self._store: EventStore | None = None  # opened with the service, not when built
         self.root = root
         self._bus = bus
         self._listeners = list(listeners)
@@ -80,6 +108,21 @@ class EventRecording:
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
         self._snapshots = _SnapshotWriter(self._write_snapshot)
+
+    def open(self) -> None:
+        """Open (or create and migrate) `<root>/events.db` (blocking)."""
+        if self._store is None:
+            self._store = EventStore(self.root / "events.db")
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise NotReadyError("the event store is not open yet")
+        return self._store
+
+    def close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     def add_listener(self, listener: EventListener) -> None:
         self._listeners.append(listener)
@@ -92,9 +135,10 @@ class EventRecording:
         if not (config.tracking and settings.enabled):
             self.stop_camera(config.id)
             return ()
-        names = [labels[i] for i in sorted(class_ids(settings.labels, labels) or ())]
         rules = EventRules(
-            labels=frozenset(names), min_score=settings.min_score, min_frames=settings.min_frames
+            labels=event_labels(settings.labels, labels),
+            min_score=settings.min_score,
+            min_frames=settings.min_frames,
         )
         with self._lock:
             camera = self._cameras.get(config.id)

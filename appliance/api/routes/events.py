@@ -121,7 +121,12 @@ async def event_clip(event_id: EventId, archive: EventArchiveDep, request: Reque
     path = await asyncio.to_thread(archive.clip, event_id)
     size = path.stat().st_size
     _check_range(request.headers.get("range"), size)
-    return FileResponse(path, media_type="video/mp4", filename=f"{event_id}.mp4")
+    return FileResponse(
+        path,
+        media_type="video/mp4",
+        filename=f"{event_id}.mp4",
+        content_disposition_type="inline",  # plays when opened; downloads still name it
+    )
 
 
 def _check_range(header: str | None, size: int) -> None:

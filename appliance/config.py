@@ -88,7 +88,7 @@ class EventsConfig(BaseModel):
     labels: list[str] = Field(
         default_factory=lambda: list(DEFAULT_EVENT_LABELS),
         max_length=100,
-        description="Labels (or ids) whose objects become events; ones the model lacks are skipped.",
+        description="Labels (or ids) that become events; ones the model lacks are skipped.",
     )
     min_score: float = Field(0.5, ge=0, le=1, description="Top score an object must reach.")
     min_frames: int = Field(

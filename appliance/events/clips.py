@@ -15,6 +15,7 @@ fsync, rename) and `on_clip` run on a writer thread, so a slow disk delays clips
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ Render = Callable[[ProcessedFrame], np.ndarray]
 
 _TICK_S = 0.25  # how often an idle recorder checks for clips whose camera went quiet
 _QUIET_S = 1.0  # frames missing this long past a clip's post-roll: finish it without them
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a file name, never a path
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,10 @@ class ClipRecorder:
 
     def begin(self, event_id: str, start_time: float) -> None:
         """Start `event_id`'s clip, `pre_s` before `start_time` (epoch s, a frame's
-        `captured_at`) as far as the ring reaches."""
+        `captured_at`) as far as the ring reaches. The id names the file: letters, digits,
+        `.`, `_`, `-`, not starting with a dot (ValueError otherwise)."""
+        if not _SAFE_ID.fullmatch(event_id):
+            raise ValueError(f"unsafe event id for a file name: {event_id!r}")
         self._inbox.put_command(_Begin(event_id, start_time))
 
     def finish(self, event_id: str, end_time: float) -> None:

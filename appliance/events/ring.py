@@ -10,12 +10,14 @@ from appliance.events.h264 import EncodedPacket
 class PacketRing:
     """Encoded packets grouped by GOP (a keyframe and what follows it), oldest first. Whole
     GOPs are dropped from the old end once the next GOP still reaches `keep_s` back from the
-    newest packet, so a clip can always start on a keyframe at least `keep_s` back."""
+    newest packet, so a clip can always start on a keyframe at least `keep_s` back. One
+    thread changes it; `nbytes` and `span_s` may be read from any."""
 
     def __init__(self, keep_s: float) -> None:
         self.keep_s = keep_s
         self._gops: deque[list[EncodedPacket]] = deque()
         self.nbytes = 0
+        self._span = (0.0, 0.0)  # (oldest, newest) captured_at, replaced whole: readable anywhere
 
     def push(self, packet: EncodedPacket) -> None:
         if packet.keyframe:
@@ -27,6 +29,7 @@ class PacketRing:
         horizon = packet.captured_at - self.keep_s
         while len(self._gops) > 1 and self._gops[1][0].captured_at <= horizon:
             self.nbytes -= sum(len(p.data) for p in self._gops.popleft())
+        self._span = (self._gops[0][0].captured_at, packet.captured_at)
 
     def since(self, at: float) -> list[EncodedPacket]:
         """Everything from the last keyframe at or before `at` (the oldest one if none is
@@ -37,10 +40,10 @@ class PacketRing:
 
     def span_s(self) -> float:
         """Seconds from the oldest packet kept to the newest."""
-        if not self._gops:
-            return 0.0
-        return self._gops[-1][-1].captured_at - self._gops[0][0].captured_at
+        oldest, newest = self._span
+        return newest - oldest
 
     def clear(self) -> None:
         self._gops.clear()
         self.nbytes = 0
+        self._span = (0.0, 0.0)

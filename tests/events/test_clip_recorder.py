@@ -229,7 +229,8 @@ def test_an_overloaded_recorder_drops_clip_frames_and_never_delays_the_caller(
     stats = recorder.stats()
     assert stats.frames_dropped > 20 and stats.frames_dropped == 60 - accepted
     assert stats.frames_encoded == accepted
-    assert sum(took) < 0.05 and max(took) < 0.02, (sum(took), max(took))
+    # waiting for the recorder would cost the caller a 30 ms render per frame kept, > 0.6 s
+    assert sum(took) < 0.2, (sum(took), max(took))
     assert sorted(took)[30] < 0.001  # the median offer: microseconds
     _, frames = decode(reports.clips["e"])  # what was kept still makes a clip
     indices = [index for index, *_ in frames]
@@ -335,6 +336,14 @@ def test_a_discarded_clip_leaves_no_file_and_no_report(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("event_id", ["../escape", "a/b", ".hidden", "", "x" * 65])
+def test_an_event_id_that_is_not_a_plain_file_name_is_refused(
+    tmp_path: Path, event_id: str
+) -> None:
+    with ClipRecorder("cam", tmp_path) as recorder, pytest.raises(ValueError, match="unsafe"):
+        recorder.begin(event_id, T0)
+
+
 def test_odd_frame_sizes_and_the_render_run_on_the_recorder_thread(
     scene: TrajectoryScene, tmp_path: Path
 ) -> None:
@@ -378,4 +387,4 @@ def test_the_ring_holds_the_pre_roll_in_little_memory(
 
     assert 5.0 <= stats.ring_s <= 6.0 + 1 / FPS  # pre_s + slack, plus at most one GOP
     assert 0 < stats.ring_bytes < 8 * 2**20
-    assert stats.frames_dropped == 0 and stats.encode_ms_mean > 0
+    assert stats.frames_encoded == 150 and stats.encode_ms_mean > 0

@@ -28,7 +28,7 @@ def device_info(data_dir: Path, name: str) -> DeviceInfo:
     from a random value kept in the data dir, never the value itself)."""
     seed = load_or_create_secret(data_dir / "device.id")
     digest = hashlib.sha256(seed.encode()).hexdigest()[:12]
-    return DeviceInfo(device_id=f"appliance_{digest}", name=name, sw_version=__version__)
+    return DeviceInfo(device_id=digest, name=name, sw_version=__version__)
 
 
 class MqttBridge:

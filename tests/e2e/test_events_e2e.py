@@ -121,7 +121,9 @@ def test_each_visit_is_one_event_with_snapshot_and_clip(tmp_path: Path) -> None:
     expected = PRE_S + duration + POST_S
     assert expected - 1.5 <= covered <= expected + 1.5, (covered, expected)
     assert at_start == 0 and in_middle == 1
-    assert len(times) >= covered * 10  # 15 fps source, a few dropped at most
+    # the clip holds the frames the camera inferred: 15 fps on a quiet machine, fewer on a
+    # busy one, but never a slide show
+    assert len(times) >= covered * 4, (len(times), covered)
 
     # Range for seeking; a range past the end and bad input get the standard error body
     assert part.status_code == 206 and len(part.content) == 100

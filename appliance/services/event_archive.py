@@ -122,7 +122,7 @@ class EventArchive:
         self.enforce_retention()
 
     def enforce_retention(self) -> None:
-        report = self._policy().enforce(self._store, self._root)
+        report = self._policy().enforce(self._recording.store, self._root)
         if report.expired or report.evicted or report.short_bytes:
             logger.info("events: {}", report)
 

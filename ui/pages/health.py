@@ -40,7 +40,7 @@ def health_page(dash: Dashboard) -> None:
             charts["power"].show(collect(samples, _power))
             charts["fan"].show(collect(samples, lambda s: {"fan": s.fan_percent}))
             _show_warnings(warnings, telemetry.warnings())
-            _show_summary(summary, telemetry.snapshot())
+            _show_summary(summary, telemetry.snapshot(), mqtt_text(dash))
 
         refresh()
         ui.timer(2.0, refresh)
@@ -80,7 +80,16 @@ def _show_warnings(box: ui.column, active: list[Any]) -> None:
                 ui.label(warning.message).mark("warning")
 
 
-def _show_summary(box: ui.row, sample: Any) -> None:
+def mqtt_text(dash: Dashboard) -> str:
+    """The MQTT connection in a few words, e.g. "connected" or "error: not authorized"."""
+    mqtt = dash.services.mqtt
+    if mqtt is None:
+        return "off"
+    status = mqtt.status()
+    return f"{status.state}: {status.last_error}" if status.last_error else status.state
+
+
+def _show_summary(box: ui.row, sample: Any, mqtt: str) -> None:
     box.clear()
     if sample is None:
         with box:
@@ -94,6 +103,7 @@ def _show_summary(box: ui.row, sample: Any) -> None:
         ("Power", f"{sample.power_total_w:.1f} W" if sample.power_total_w is not None else "–"),
         ("Fan", formatting.percent(sample.fan_percent)),
         ("Power mode", sample.power_mode or "–"),
+        ("MQTT", mqtt),
     ]
     for gpu in sample.gpus:
         facts.append((gpu.name, formatting.percent(gpu.load_percent)))

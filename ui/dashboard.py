@@ -14,6 +14,7 @@ from appliance.auth.login_links import LoginLinkError
 from appliance.services.container import Services
 from ui import session
 from ui.context import Dashboard
+from ui.pages.activity import activity_page
 from ui.pages.camera import camera_page
 from ui.pages.cameras import cameras_page
 from ui.pages.events import events_page
@@ -109,8 +110,15 @@ def register_pages(dash: Dashboard) -> None:
         return None
 
     @ui.page("/events")
-    def events() -> RedirectResponse | None:
+    async def events() -> RedirectResponse | None:
         if redirect := gate("/events"):
             return redirect
-        events_page(dash)
+        await events_page(dash)
+        return None
+
+    @ui.page("/activity")
+    def activity() -> RedirectResponse | None:
+        if redirect := gate("/activity"):
+            return redirect
+        activity_page(dash)
         return None

@@ -14,9 +14,10 @@ from ui.status import device_status
 NAVIGATION = (  # (path, label, icon)
     ("/", "Live", "videocam"),
     ("/cameras", "Cameras", "settings_input_antenna"),
+    ("/events", "Events", "video_library"),
     ("/models", "Models", "psychology"),
     ("/health", "Health", "monitor_heart"),
-    ("/events", "Events", "list_alt"),
+    ("/activity", "Activity", "list_alt"),
 )
 
 

@@ -1,0 +1,53 @@
+"""The Events page's grid of cards, kept in step with a list of events: new cards come in at
+their place, changed ones are redrawn, gone ones leave; unchanged cards are left alone (their
+pictures stay loaded, a card being clicked is not replaced under the pointer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+from ui.components.event_card import Event, event_card, fill_card, signature
+from ui.context import Dashboard
+
+GRID = "w-full grid gap-3 grid-cols-[repeat(auto-fill,minmax(min(100%,220px),1fr))]"
+
+
+class EventGrid:
+    def __init__(self, dash: Dashboard, on_open: Callable[[str], Any]) -> None:
+        self._dash, self._on_open = dash, on_open
+        self._cards: dict[str, tuple[tuple[Any, ...], ui.card]] = {}
+        self.root = ui.element("div").classes(GRID).mark("event-grid")
+
+    @property
+    def shown(self) -> list[str]:
+        """The ids of the cards, in their order on the page."""
+        ids = {id(card): event_id for event_id, (_, card) in self._cards.items()}
+        return [ids[id(child)] for child in self.root.default_slot.children if id(child) in ids]
+
+    def show(self, events: list[Event]) -> None:
+        wanted = {e["id"] for e in events}
+        for gone in [i for i in self._cards if i not in wanted]:
+            self.remove(gone)
+        for index, event in enumerate(events):
+            known = self._cards.get(event["id"])
+            if known is None:
+                with self.root:
+                    card = event_card(self._dash, event, self._on_open)
+                self._cards[event["id"]] = (signature(event), card)
+            elif known[0] != signature(event):
+                card = known[1]
+                with card.clear():
+                    fill_card(self._dash, event)
+                self._cards[event["id"]] = (signature(event), card)
+            else:
+                card = known[1]
+            if self.root.default_slot.children.index(card) != index:
+                card.move(target_index=index)
+
+    def remove(self, event_id: str) -> None:
+        known = self._cards.pop(event_id, None)
+        if known is not None:
+            known[1].delete()

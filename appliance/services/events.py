@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import threading
 import time
 from collections import deque
@@ -13,12 +14,18 @@ from typing import Any
 Event = dict[str, Any]
 
 
+STORED_EVENTS = "event."  # event.new / .update / .end: kept apart in the history
+
+
 class EventBus:
     """`publish` may be called from any thread; each subscriber has a bounded queue and a
-    subscriber that does not keep up loses its oldest events, never the publisher's time."""
+    subscriber that does not keep up loses its oldest events, never the publisher's time.
+    The history keeps the stored events' messages apart from the rest: a busy scene's
+    event.update messages must not push the last camera state changes out of it."""
 
     def __init__(self, history: int = 200, queue_size: int = 256) -> None:
         self._history: deque[Event] = deque(maxlen=history)
+        self._stored: deque[Event] = deque(maxlen=history)
         self._queue_size = queue_size
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
         self._lock = threading.Lock()
@@ -26,7 +33,7 @@ class EventBus:
     def publish(self, kind: str, **data: Any) -> Event:
         event = {"type": kind, "at": round(time.time(), 3), **data}
         with self._lock:
-            self._history.append(event)
+            (self._stored if kind.startswith(STORED_EVENTS) else self._history).append(event)
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
             if not loop.is_closed():
@@ -34,8 +41,9 @@ class EventBus:
         return event
 
     def recent(self) -> list[Event]:
+        """The last messages of both kinds, oldest first."""
         with self._lock:
-            return list(self._history)
+            return list(heapq.merge(self._history, self._stored, key=lambda e: e["at"]))
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:

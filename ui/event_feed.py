@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.services.event_archive import MAX_PAGE, EventArchive, EventQuery
-from appliance.services.events import EventBus
+from appliance.services.events import STORED_EVENTS, EventBus
 
 Event = dict[str, Any]
 PAGE = 24  # cards per "Load more": four rows of six on a wide screen
@@ -92,7 +92,7 @@ def newest_event_message(messages: Iterable[dict[str, Any]]) -> tuple[Any, ...] 
     last = None
     for message in messages:
         kind = str(message.get("type", ""))
-        if kind.startswith("event.") and isinstance(message.get("event"), dict):
+        if kind.startswith(STORED_EVENTS) and isinstance(message.get("event"), dict):
             last = (message.get("at"), kind, message["event"].get("id"))
     return last
 

@@ -122,7 +122,7 @@ def test_every_page_renders(service: Server, browser, tmp_path: Path):
     for path, name, text in [
         ("/cameras", "cameras", "ADD CAMERA"),
         ("/health", "health", "CPU"),
-        ("/events", "events", "camera.state"),
+        ("/activity", "activity", "camera.state"),
     ]:
         browser.get(service.url + path)
         wait_for(lambda t=text: t.lower() in browser.page_source.lower(), what=path)

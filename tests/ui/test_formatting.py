@@ -6,7 +6,7 @@ import pytest
 
 from ui import formatting
 from ui.components.camera_form import slug
-from ui.pages.events import describe
+from ui.pages.activity import describe
 from ui.pages.models import model_name_from
 
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.anyio
         ("/cameras", "demo://", "camera-row-demo"),
         ("/models", "yolov3-tiny", "model-yolov3-tiny"),
         ("/health", "Memory", "warnings"),
-        ("/events", "Events", "events"),
+        ("/events", "Events", "event-filters"),
+        ("/activity", "Activity", "activity"),
         ("/cameras/demo", "Stage latencies", "stages"),
     ],
 )
@@ -114,12 +115,12 @@ async def test_auth_off_is_announced_on_every_page(dashboard: Dashboard):
 
 
 async def test_job_events_say_what_happened(dashboard: Dashboard):
-    """A build submitted and cancelled: its lines in the Events table are not blank."""
+    """A build submitted and cancelled: its lines in the Activity table are not blank."""
     jobs = dashboard.services.jobs
     job = jobs.submit("yolov3-tiny", "onnxruntime")
     jobs.cancel(job.id)
-    await dashboard.user.open("/events")
-    (table,) = dashboard.user.find(marker="events").elements
+    await dashboard.user.open("/activity")
+    (table,) = dashboard.user.find(marker="activity").elements
     with anyio.fail_after(10):
         while not any(row["type"] == "job" for row in table.rows):
             await anyio.sleep(0.2)

@@ -8,12 +8,12 @@ from typing import Any
 
 from nicegui import ui
 
+from appliance.services.events import STORED_EVENTS
 from ui import event_format, formatting
 from ui.context import Dashboard
 from ui.layout import page_frame
 
 SHOWN = 200
-STORED_EVENTS = "event."  # event.new / .update / .end: shown on the Events page
 
 
 def shown_here(message: dict[str, Any]) -> bool:

@@ -34,26 +34,29 @@ def signature(event: Event) -> tuple[Any, ...]:
     )
 
 
-def event_card(dash: Dashboard, event: Event, on_open: Callable[[str], Any]) -> ui.card:
+def event_card(
+    dash: Dashboard, event: Event, camera_name: str, on_open: Callable[[str], Any]
+) -> ui.card:
     event_id = event["id"]
     card = ui.card().tight().classes("w-full cursor-pointer hover:shadow-lg overflow-hidden")
     card.props(f'data-event="{event_id}"').mark(f"event-{event_id}")
     card.on("click", lambda: on_open(event_id))
     with card:
-        fill_card(dash, event)
+        fill_card(dash, event, camera_name)
     return card
 
 
-def fill_card(dash: Dashboard, event: Event) -> None:
+def fill_card(dash: Dashboard, event: Event, camera_name: str) -> None:
     """The card's content (in the current context: the card, after a clear())."""
     with ui.element("div").classes("w-full aspect-video bg-slate-800 relative"):
         if event.get("has_snapshot"):
-            picture = ui.element("img").classes("w-full h-full object-contain")
+            # absolute: a tall crop must not stretch the box (cards keep one height)
+            picture = ui.element("img").classes("absolute inset-0 w-full h-full object-contain")
             picture.props["loading"] = "lazy"
             picture.props["src"] = dash.media_url(snapshot_path(event["id"], crop=True))
             picture.props["alt"] = event_format.title(event)
         else:
-            with ui.column().classes("w-full h-full items-center justify-center"):
+            with ui.column().classes("absolute inset-0 items-center justify-center gap-1"):
                 ui.icon("hourglass_empty", color="grey-5", size="md")
                 ui.label("snapshot on its way").classes("text-xs text-slate-400")
         if event.get("has_clip"):
@@ -68,7 +71,7 @@ def fill_card(dash: Dashboard, event: Event) -> None:
                 "color=primary"
             ).tooltip("best score")
         with ui.row().classes("w-full items-center no-wrap gap-2 text-xs text-gray-500"):
-            ui.label(str(event.get("camera"))).classes("truncate")
+            ui.label(camera_name).classes("truncate")
             ui.space()
             ui.label(event_format.clock(float(event["start_time"])))
         took = event_format.duration(float(event["start_time"]), event.get("end_time"))

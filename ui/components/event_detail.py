@@ -152,25 +152,22 @@ class EventDetail:
             ("Best score", event_format.score(float(event["top_score"]))),
         ]
         for name, value in rows:
-            with ui.row().classes("w-full no-wrap gap-2 text-sm"):
-                ui.label(name).classes("w-24 shrink-0 text-gray-500")
+            with _fact(name):
                 marker = "fact-" + name.lower().replace(" ", "-")
                 ui.label(value).classes("font-medium").mark(marker)
-        ui.label("Zones").classes("text-sm text-gray-500")
-        with ui.row().classes("gap-1").mark("fact-zones"):
+        with _fact("Zones"), ui.row().classes("gap-1").mark("fact-zones"):
             for zone in event.get("zones", ()):
                 ui.chip(zone, icon="pentagon").props("dense square outline color=amber-9")
             if not event.get("zones"):
-                ui.label("none").classes("text-sm")
-        ui.label("Lines crossed").classes("text-sm text-gray-500")
-        with ui.column().classes("gap-0").mark("fact-lines"):
+                ui.label("none")
+        with _fact("Lines"), ui.column().classes("gap-0").mark("fact-lines"):
             for crossing in event.get("lines", ()):
                 icon = "login" if crossing.get("direction") == "in" else "logout"
-                with ui.row().classes("items-center gap-1 text-sm no-wrap"):
+                with ui.row().classes("items-center gap-1 no-wrap"):
                     ui.icon(icon, size="xs")
                     ui.label(event_format.crossing(crossing))
             if not event.get("lines"):
-                ui.label("none").classes("text-sm")
+                ui.label("none crossed")
 
     def _fill_actions(self) -> None:
         event_id = self.event["id"]
@@ -236,3 +233,11 @@ class EventDetail:
             return self._dash.services.cameras.get(self.event["camera"]).config.name
         except NotFoundError:
             return str(self.event["camera"])
+
+
+def _fact(name: str) -> ui.row:
+    """A row of the details: the name, then what the caller puts in it."""
+    row = ui.row().classes("w-full no-wrap items-start gap-2 text-sm")
+    with row:
+        ui.label(name).classes("w-24 shrink-0 text-gray-500")
+    return row

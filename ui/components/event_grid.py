@@ -9,6 +9,7 @@ from typing import Any
 
 from nicegui import ui
 
+from appliance.services.cameras import CameraService
 from ui.components.event_card import Event, event_card, fill_card, signature
 from ui.context import Dashboard
 
@@ -31,16 +32,17 @@ class EventGrid:
         wanted = {e["id"] for e in events}
         for gone in [i for i in self._cards if i not in wanted]:
             self.remove(gone)
+        names = _CameraNames(self._dash.services.cameras)
         for index, event in enumerate(events):
             known = self._cards.get(event["id"])
             if known is None:
                 with self.root:
-                    card = event_card(self._dash, event, self._on_open)
+                    card = event_card(self._dash, event, names[event["camera"]], self._on_open)
                 self._cards[event["id"]] = (signature(event), card)
             elif known[0] != signature(event):
                 card = known[1]
                 with card.clear():
-                    fill_card(self._dash, event)
+                    fill_card(self._dash, event, names[event["camera"]])
                 self._cards[event["id"]] = (signature(event), card)
             else:
                 card = known[1]
@@ -51,3 +53,17 @@ class EventGrid:
         known = self._cards.pop(event_id, None)
         if known is not None:
             known[1].delete()
+
+
+class _CameraNames:
+    """Camera id -> name, listed once per update and only if a card is drawn; the id of a
+    camera removed since (its events stay)."""
+
+    def __init__(self, cameras: CameraService) -> None:
+        self._cameras = cameras
+        self._names: dict[str, str] | None = None
+
+    def __getitem__(self, camera_id: str) -> str:
+        if self._names is None:
+            self._names = {v.config.id: v.config.name for v in self._cameras.list()}
+        return self._names.get(camera_id, camera_id)

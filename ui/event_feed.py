@@ -50,20 +50,23 @@ class EventFeed:
         """Ask again for as many as are shown (at least a page): new events come in on top,
         ended ones get their end, deleted ones go. A new filter starts from one page."""
         if new_filter is not None and new_filter != self.filter:
-            self.filter, self.events = new_filter, []
-        query = self.filter.query(max(PAGE, len(self.events)))
+            self.filter, self.events, self.next_cursor = new_filter, [], None
+        asked = self.filter
+        query = asked.query(max(PAGE, len(self.events)))
         page = await asyncio.to_thread(self._archive.list, query)
-        self.events, self.next_cursor = page.events, page.next_cursor
+        if self.filter == asked:  # else the answer to a newer filter is on its way
+            self.events, self.next_cursor = page.events, page.next_cursor
         return self.events
 
     async def load_more(self) -> list[Event]:
         if self.next_cursor is None:
             return self.events
-        query = self.filter.query(PAGE, self.next_cursor)
-        page = await asyncio.to_thread(self._archive.list, query)
-        known = {e["id"] for e in self.events}
-        self.events = self.events + [e for e in page.events if e["id"] not in known]
-        self.next_cursor = page.next_cursor
+        asked = self.filter
+        page = await asyncio.to_thread(self._archive.list, asked.query(PAGE, self.next_cursor))
+        if self.filter == asked:
+            known = {e["id"] for e in self.events}
+            self.events = self.events + [e for e in page.events if e["id"] not in known]
+            self.next_cursor = page.next_cursor
         return self.events
 
     def forget(self, event_id: str) -> None:

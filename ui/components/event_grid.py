@@ -22,12 +22,6 @@ class EventGrid:
         self._cards: dict[str, tuple[tuple[Any, ...], ui.card]] = {}
         self.root = ui.element("div").classes(GRID).mark("event-grid")
 
-    @property
-    def shown(self) -> list[str]:
-        """The ids of the cards, in their order on the page."""
-        ids = {id(card): event_id for event_id, (_, card) in self._cards.items()}
-        return [ids[id(child)] for child in self.root.default_slot.children if id(child) in ids]
-
     def show(self, events: list[Event]) -> None:
         wanted = {e["id"] for e in events}
         for gone in [i for i in self._cards if i not in wanted]:

@@ -5,6 +5,7 @@ event's clip and details."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from nicegui import ui
 
@@ -14,7 +15,7 @@ from ui.components.event_detail import open_event
 from ui.components.event_filters import EventFilters
 from ui.components.event_grid import EventGrid
 from ui.context import Dashboard
-from ui.event_feed import EventFeed, EventFilter
+from ui.event_feed import Event, EventFeed, EventFilter
 from ui.feedback import error_message
 from ui.layout import page_frame
 
@@ -47,15 +48,18 @@ class EventsPage:
         self._empty_shows: tuple[bool, bool] | None = None  # (empty, filtered) on screen
 
     async def reload(self, new_filter: EventFilter | None = None) -> None:
+        await self._update(self._feed.reload(new_filter))
+
+    async def load_more(self) -> None:
+        await self._update(self._feed.load_more())
+
+    async def _update(self, work: Awaitable[list[Event]]) -> None:
         try:
-            events = await self._feed.reload(new_filter)
-        except ApplianceError as exc:  # a malformed cursor, a database problem: say so
+            events = await work
+        except ApplianceError as exc:  # a cursor gone stale, a database problem: say so
             ui.notify(error_message(exc), type="negative")
             return
         self._show(events)
-
-    async def load_more(self) -> None:
-        self._show(await self._feed.load_more())
 
     async def follow(self) -> None:
         """Read the archive again when the bus says events changed, or now and then while
@@ -74,7 +78,7 @@ class EventsPage:
         self._grid.remove(event_id)
         self._show(self._feed.events)
 
-    def _show(self, events: list[dict]) -> None:
+    def _show(self, events: list[Event]) -> None:
         self._grid.show(events)
         self._more.set_visibility(self._feed.next_cursor is not None)
         shows = (not events, self._feed.filter.narrowed)

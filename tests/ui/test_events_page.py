@@ -219,3 +219,21 @@ class TestAViewer:
         await user.should_see(marker="event-detail")
         await user.should_see("No clip")  # ended long ago without one
         await user.should_not_see(marker="delete-event")
+
+
+class TestActivity:
+    @pytest.fixture
+    def cameras(self) -> list[dict]:
+        return STORED
+
+    async def test_the_activity_log_leaves_stored_events_out(self, dashboard: Dashboard):
+        bus = dashboard.services.events
+        record = _record(1, "door", "person", time.time())
+        for kind in ("event.new", "event.update", "event.end"):
+            bus.publish(kind, camera="door", event=record.to_api())
+        bus.publish("camera.state", camera="door", state="reconnecting", reason="testing")
+        await dashboard.user.open("/activity")
+        table = only(dashboard, "activity")
+        await until(lambda: any(row["type"] == "camera.state" for row in table.rows))
+        assert not [row for row in table.rows if row["type"].startswith("event.")]
+        assert "door: reconnecting (testing)" in [row["text"] for row in table.rows]

@@ -111,7 +111,8 @@ def fetch(driver, url: str) -> list:
     """[status, content type] of a GET the page itself makes (its cookies, no token)."""
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "fetch(arguments[0]).then(r => done([r.status, r.headers.get('content-type')]))"
+        "fetch(arguments[0], {cache: 'no-store'})"
+        ".then(r => done([r.status, r.headers.get('content-type')]))"
         ".catch(e => done([0, String(e)]))",
         url,
     )
@@ -163,6 +164,11 @@ def test_the_grid_shows_snapshots_and_a_clip_plays(
         lambda: (s := video_state(browser)) and s["time"] < start + 0.5 and s["ready"] >= 2,
         what="the seek back",
     )
+    download = browser.find_element(
+        "xpath", "//div[contains(@class,'q-dialog')]//a[.//span[text()='Download clip']]"
+    )
+    assert download.get_attribute("download") == f"{event['id']}.mp4"
+    assert fetch(browser, download.get_attribute("href")) == [200, "video/mp4"]
     facts = browser.find_element("css selector", ".q-dialog").text
     assert "Walk" in facts and event["label"] in facts and f"#{event['track_id']}" in facts
     wait_for(lambda: (s := video_state(browser)) and s["time"] > 1.0, what="playing on")
@@ -253,3 +259,37 @@ def test_delete_removes_the_event_and_its_card(service: Server, browser, http: h
     wait_for(lambda: event["id"] not in cards(browser), what="the card to go")
     assert http.get(f"/v1/events/{event['id']}").status_code == 404
     assert http.get(f"/v1/events/{event['id']}/clip.mp4").status_code == 404
+
+
+def test_a_phone_sized_window_fits_the_grid_and_the_clip(
+    service: Server, http: httpx.Client, tmp_path: Path
+):
+    """One card a row, the dialog's video above its details, nothing wider than the screen."""
+    driver = open_chromium(tmp_path, "420,860")
+    try:
+        driver.get(service.url + "/login?next=/events")
+        wait_for(lambda: driver.find_elements("css selector", "input[type=password]"))[0].send_keys(
+            service.token
+        )
+        wait_for(lambda: button(driver, "Sign in"), what="Sign in").click()
+        wait_for(lambda: cards(driver), what="the cards")
+        widths = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth,"
+            " ...[...document.querySelectorAll('[data-event]')].map(c => c.offsetLeft)]"
+        )
+        assert widths[0] <= widths[1] and len(set(widths[2:])) == 1, widths  # one column
+        event = _with_clips(http, "walk")[0]
+        open_card(driver, event["id"])
+        wait_for(lambda: (s := video_state(driver)) and s["ready"] >= 2, what="the clip")
+        screen, video, facts = driver.execute_script(
+            "const box = e => { const r = e.getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom] };"
+            "const facts = document.querySelector('.q-dialog [data-part=facts]');"
+            "return [window.innerWidth, box(document.querySelector('.q-dialog video')),"
+            " box(facts)]"
+        )
+        assert video[0] >= 0 and video[2] <= screen and facts[2] <= screen, (screen, video, facts)
+        assert facts[1] >= video[3] - 1, (video, facts)  # the details below the video
+        screenshot(driver, tmp_path, "events-phone")
+    finally:
+        driver.quit()

@@ -81,9 +81,11 @@ class EventDetail:
                 ui.button(icon="close", on_click=self.dialog.close).props(
                     'flat round dense aria-label="Close"'
                 )
-            with ui.row().classes("w-full items-start gap-4 no-wrap max-md:flex-wrap"):
-                self._media = ui.column().classes("flex-1 min-w-[280px] gap-1")
+            # the video beside its details; above them on a narrow screen
+            with ui.element("div").classes("w-full flex flex-col md:flex-row items-start gap-4"):
+                self._media = ui.column().classes("w-full md:flex-1 min-w-0 gap-1")
                 self._facts = ui.column().classes("w-full md:w-72 shrink-0 gap-2")
+                self._facts.props("data-part=facts")
             self._actions = ui.row().classes("w-full items-center gap-2")
         self._timer = ui.timer(POLL_S, self._poll, active=self._waiting())
         self.dialog.on_value_change(lambda e: None if e.value else self._timer.deactivate())

@@ -136,7 +136,8 @@ def test_the_grid_shows_snapshots_and_a_clip_plays(
     wait_for(lambda: pictures_loaded(browser), what="every card's snapshot")
     src = browser.execute_script("return document.querySelector('[data-event] img').src")
     assert "/snapshot.jpg?crop=1&exp=" in src and "sig=" in src
-    time.sleep(0.5)
+    # for the screenshot: new cards keep coming, each loading its picture
+    wait_for(lambda: pictures_loaded(browser) and not time.sleep(0.5) and pictures_loaded(browser))
     screenshot(browser, tmp_path, "events")
 
     # the walk that did most (zones entered, lines crossed) shows the most in its details
@@ -158,12 +159,21 @@ def test_the_grid_shows_snapshots_and_a_clip_plays(
     )
     assert not moving["paused"] and moving["muted"]
     assert moving["duration"] >= EVENTS["pre_s"]
-    # seeking works (Range requests on the signed URL)
-    browser.execute_script("document.querySelector('.q-dialog video').currentTime = 0.2")
-    wait_for(
-        lambda: (s := video_state(browser)) and s["time"] < start + 0.5 and s["ready"] >= 2,
+    # seeking works (Range requests on the signed URL): paused, back to 0.2 s, frame shown
+    browser.execute_script(
+        "const v = document.querySelector('.q-dialog video'); v.pause();"
+        "window.seekedTo = null; v.onseeked = () => { window.seekedTo = v.currentTime };"
+        "v.currentTime = 0.2"
+    )
+    seeked = wait_for(
+        lambda: browser.execute_script(
+            "const v = document.querySelector('.q-dialog video');"
+            "return window.seekedTo !== null && v.readyState >= 2 && [window.seekedTo]"
+        ),
         what="the seek back",
     )
+    assert seeked[0] == pytest.approx(0.2, abs=0.1)
+    browser.execute_script("document.querySelector('.q-dialog video').play()")
     download = browser.find_element(
         "xpath", "//div[contains(@class,'q-dialog')]//a[.//span[text()='Download clip']]"
     )
@@ -172,6 +182,8 @@ def test_the_grid_shows_snapshots_and_a_clip_plays(
     facts = browser.find_element("css selector", ".q-dialog").text
     assert "Walk" in facts and event["label"] in facts and f"#{event['track_id']}" in facts
     wait_for(lambda: (s := video_state(browser)) and s["time"] > 1.0, what="playing on")
+    browser.execute_script("document.querySelector('.q-dialog video').pause()")  # its controls
+    time.sleep(0.5)
     screenshot(browser, tmp_path, "event-clip")
 
 

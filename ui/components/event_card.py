@@ -9,7 +9,6 @@ from typing import Any
 from nicegui import ui
 
 from ui import event_format
-from ui.context import Dashboard
 
 Event = dict[str, Any]
 
@@ -35,26 +34,25 @@ def signature(event: Event) -> tuple[Any, ...]:
 
 
 def event_card(
-    dash: Dashboard, event: Event, camera_name: str, on_open: Callable[[str], Any]
+    event: Event, camera_name: str, picture: str | None, on_open: Callable[[str], Any]
 ) -> ui.card:
+    """`picture`: the (signed) URL of the snapshot to show, None while there is none."""
     event_id = event["id"]
     card = ui.card().tight().classes("w-full cursor-pointer hover:shadow-lg overflow-hidden")
     card.props(f'data-event="{event_id}"').mark(f"event-{event_id}")
     card.on("click", lambda: on_open(event_id))
     with card:
-        fill_card(dash, event, camera_name)
+        fill_card(event, camera_name, picture)
     return card
 
 
-def fill_card(dash: Dashboard, event: Event, camera_name: str) -> None:
+def fill_card(event: Event, camera_name: str, picture: str | None) -> None:
     """The card's content (in the current context: the card, after a clear())."""
     with ui.element("div").classes("w-full aspect-video bg-slate-800 relative"):
-        if event.get("has_snapshot"):
+        if picture is not None:
             # absolute: a tall crop must not stretch the box (cards keep one height)
-            picture = ui.element("img").classes("absolute inset-0 w-full h-full object-contain")
-            picture.props["loading"] = "lazy"
-            picture.props["src"] = dash.media_url(snapshot_path(event["id"], crop=True))
-            picture.props["alt"] = event_format.title(event)
+            image = ui.element("img").classes("absolute inset-0 w-full h-full object-contain")
+            image.props.update(loading="lazy", src=picture, alt=event_format.title(event))
         else:
             with ui.column().classes("absolute inset-0 items-center justify-center gap-1"):
                 ui.icon("hourglass_empty", color="grey-5", size="md")

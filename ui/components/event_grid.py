@@ -4,22 +4,27 @@ pictures stay loaded, a card being clicked is not replaced under the pointer).""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from nicegui import ui
 
 from appliance.services.cameras import CameraService
-from ui.components.event_card import Event, event_card, fill_card, signature
-from ui.context import Dashboard
+from ui.components.event_card import Event, event_card, fill_card, signature, snapshot_path
+from ui.context import MEDIA_URL_TTL_S, Dashboard
 
 GRID = "w-full grid gap-3 grid-cols-[repeat(auto-fill,minmax(min(100%,220px),1fr))]"
+# a redrawn card reuses its picture's URL while it is this young: a new signature is a new
+# URL, which the browser loads again (the card flashes empty meanwhile)
+REUSE_URL_S = MEDIA_URL_TTL_S / 2
 
 
 class EventGrid:
     def __init__(self, dash: Dashboard, on_open: Callable[[str], Any]) -> None:
         self._dash, self._on_open = dash, on_open
         self._cards: dict[str, tuple[tuple[Any, ...], ui.card]] = {}
+        self._pictures: dict[str, tuple[str, float]] = {}  # event id -> (URL, signed at)
         self.root = ui.element("div").classes(GRID).mark("event-grid")
 
     def show(self, events: list[Event]) -> None:
@@ -31,12 +36,14 @@ class EventGrid:
             known = self._cards.get(event["id"])
             if known is None:
                 with self.root:
-                    card = event_card(self._dash, event, names[event["camera"]], self._on_open)
+                    card = event_card(
+                        event, names[event["camera"]], self._picture(event), self._on_open
+                    )
                 self._cards[event["id"]] = (signature(event), card)
             elif known[0] != signature(event):
                 card = known[1]
                 with card.clear():
-                    fill_card(self._dash, event, names[event["camera"]])
+                    fill_card(event, names[event["camera"]], self._picture(event))
                 self._cards[event["id"]] = (signature(event), card)
             else:
                 card = known[1]
@@ -44,9 +51,20 @@ class EventGrid:
                 card.move(target_index=index)
 
     def remove(self, event_id: str) -> None:
+        self._pictures.pop(event_id, None)
         known = self._cards.pop(event_id, None)
         if known is not None:
             known[1].delete()
+
+    def _picture(self, event: Event) -> str | None:
+        if not event.get("has_snapshot"):
+            return None
+        now, known = time.monotonic(), self._pictures.get(event["id"])
+        if known is not None and now - known[1] < REUSE_URL_S:
+            return known[0]
+        url = self._dash.media_url(snapshot_path(event["id"], crop=True))
+        self._pictures[event["id"]] = (url, now)
+        return url
 
 
 class _CameraNames:

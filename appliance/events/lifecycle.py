@@ -114,9 +114,13 @@ class EventTracker:
             changes += self._end_gone(frame.captured_mono, self._lost_after())
         return changes
 
-    def expire(self, now_mono: float) -> list[EventChange]:
-        """End the events of objects unseen for a while (frames stopped coming)."""
+    def expire(self, now_mono: float, stalled_after_s: float = 3.0) -> list[EventChange]:
+        """End the events of a camera whose frames stopped coming `stalled_after_s` ago.
+        While frames come, however late (a busy engine delivers them a second or more after
+        capture), only they decide: the clock of the frames, not this one."""
         with self._lock:
+            if self._last_mono is None or now_mono - self._last_mono < stalled_after_s:
+                return []
             return self._end_gone(now_mono, self._lost_after())
 
     def end_all(self) -> list[EventChange]:

@@ -271,10 +271,13 @@ class EventRecording:
             live = self._live.get(event_id)
             if live is None or live.deleted:
                 return None
-            live.record = dataclasses.replace(live.record, **flag)
-            self.store.upsert(live.record)
+            record = live.record = dataclasses.replace(live.record, **flag)
+            self.store.upsert(record)
             self._forget_if_final(event_id)
-            return live.record
+        # the dashboard swaps in the snapshot or the clip; MQTT is not told (its consumers
+        # would see an update after the end)
+        self._bus.publish("event.update", camera=record.camera, event=record.to_api())
+        return record
 
     def _forget_if_final(self, event_id: str) -> None:
         live = self._live.get(event_id)

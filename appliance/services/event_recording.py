@@ -23,6 +23,7 @@ from appliance.durable import write_atomic
 from appliance.errors import NotReadyError
 from appliance.events.clips import ClipRecorder
 from appliance.events.files import event_paths
+from appliance.events.labels import event_labels
 from appliance.events.lifecycle import EventChange, EventRules, EventTracker
 from appliance.events.model import EventRecord
 from appliance.events.snapshots import encode_snapshot, render_snapshot
@@ -31,6 +32,7 @@ from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.event_stage import EventStage
 from appliance.pipeline.stages import Stage
 from appliance.services.events import EventBus
+from appliance.services.snapshot_writer import SnapshotWriter
 
 
 class EventListener(Protocol):
@@ -60,35 +62,6 @@ class _Live:
     deleted: bool = False
 
 
-# COCO as Darknet's coco.names spells it (the demo model) against the usual spelling
-_ALIASES = {
-    "motorcycle": "motorbike",
-    "airplane": "aeroplane",
-    "couch": "sofa",
-    "tv": "tvmonitor",
-    "dining table": "diningtable",
-    "potted plant": "pottedplant",
-}
-
-
-def event_labels(wanted: Sequence[str], labels: Sequence[str]) -> frozenset[str]:
-    """The model's names for the labels (or ids) asked for. Like Frigate's object list, it
-    is a wish list: a label this model lacks is skipped (the next model may have it), and
-    COCO's two spellings (motorcycle, motorbike) both work."""
-    known = set(labels)
-    names = set()
-    for item in wanted:
-        if item.isdigit() and int(item) < len(labels):
-            names.add(labels[int(item)])
-        elif item in known:
-            names.add(item)
-        elif _ALIASES.get(item) in known:
-            names.add(_ALIASES[item])
-        elif (back := {v: k for k, v in _ALIASES.items()}.get(item)) in known:
-            names.add(back)
-    return frozenset(names)
-
-
 def _render(processed: ProcessedFrame) -> np.ndarray:
     return draw_detections(processed.frame.pixels, processed.result.detections, processed.overlay)
 
@@ -107,7 +80,7 @@ class EventRecording:
         self._cameras: dict[str, _Camera] = {}
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
-        self._snapshots = _SnapshotWriter(self._write_snapshot)
+        self._snapshots = SnapshotWriter(self._write_snapshot)
 
     def open(self) -> None:
         """Open (or create and migrate) `<root>/events.db` (blocking)."""
@@ -347,58 +320,3 @@ def _safely(call: Callable[..., None], *args: Any) -> None:
         call(*args)
     except Exception as exc:
         logger.opt(exception=exc).error("event listener {} failed", call)
-
-
-class _SnapshotWriter:
-    """One thread writing snapshots; a newer frame for an event replaces a queued one, so
-    a burst of objects costs at most one pending snapshot each."""
-
-    def __init__(self, write: Callable[[str, Any], None]) -> None:
-        self._write = write
-        self._pending: dict[str, Any] = {}
-        self._busy: str | None = None
-        self._wake = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="event-snapshots", daemon=True)
-        self._thread.start()
-
-    def offer(self, event_id: str, job: Any) -> None:
-        with self._wake:
-            self._pending[event_id] = job
-            self._wake.notify()
-
-    def pending(self, event_id: str) -> bool:
-        """A snapshot of the event is still to be written (by another thread than the
-        caller: the writer itself, finishing one, is done with it)."""
-        with self._wake:
-            if event_id in self._pending:
-                return True
-            return self._busy == event_id and threading.current_thread() is not self._thread
-
-    def cancel(self, event_id: str) -> None:
-        with self._wake:
-            self._pending.pop(event_id, None)
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._closed:
-                    self._wake.wait()
-                if not self._pending:
-                    return
-                event_id = next(iter(self._pending))
-                job = self._pending.pop(event_id)
-                self._busy = event_id
-            try:
-                self._write(event_id, job)
-            except Exception as exc:  # a full disk: this snapshot is lost, not the thread
-                logger.error("snapshot of event {} not written: {}", event_id, exc)
-            finally:
-                with self._wake:
-                    self._busy = None

@@ -245,7 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cameras.router, **guard(access.OPERATOR_WRITES, on))
     app.include_router(camera_streams.router, **guard(access.VIEWER, on))
     app.include_router(camera_scene.router, **guard(access.OPERATOR_WRITES, on))
-    app.include_router(events.router, **guard(access.VIEWER, on))
+    app.include_router(events.router, **guard(access.OPERATOR_WRITES, on))
     app.include_router(metrics.router, **guard(access.VIEWER, on and not settings.metrics_public))
     app.include_router(models.router, **guard(access.ADMIN_WRITES, on))
     app.include_router(jobs.router, **guard(access.ADMIN_WRITES, on))

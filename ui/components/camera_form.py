@@ -13,6 +13,7 @@ from nicegui import ui
 from appliance.config import CameraConfig
 from appliance.services.cameras import CameraView
 from appliance.services.probe import grab_one_frame
+from ui.components.events_settings import EventsSettings
 from ui.context import Dashboard
 from ui.feedback import run_action
 
@@ -62,6 +63,7 @@ class CameraForm:
                 ui.label("a track id per object, across frames: lines and zones need it").classes(
                     "text-xs text-gray-500"
                 )
+            self.events = EventsSettings(config.events if config else None)
             self.preview = ui.column().classes("w-full")
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Test connection", icon="cable", on_click=self.test_connection).props(
@@ -102,6 +104,7 @@ class CameraForm:
             "fps_limit": self.fps.value or None,
             "conf": self.conf.value if self.conf.value is not None else 0.25,
             "tracking": bool(self.tracking.value),
+            "events": self.events.values(),
         }
         if self._uri_changed():
             values["uri"] = self.uri.value.strip()

@@ -266,7 +266,10 @@ class EventRecording:
         if wanted == camera.clip_settings:
             return
         if camera.recorder is not None:
-            camera.recorder.close()  # its open clips end where they are
+            # its open clips end where they are; writing them may take a moment, and a
+            # retune runs on the event loop
+            old = camera.recorder
+            threading.Thread(target=old.close, name=f"clips-{camera_id}-close").start()
             camera.recorder = None
         if wanted is not None:
             pre_s, post_s, annotated = wanted

@@ -34,7 +34,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         EventBus(), [ScriptedSource(HOT_GPU), PsutilSource()], interval_s=0.02
     )
     app = FastAPI()
-    app.state.services = SimpleNamespace(telemetry=telemetry)
+    app.state.services = SimpleNamespace(telemetry=telemetry, mqtt=None)
     install_error_handlers(app)
     app.include_router(system.router)
     await telemetry.start()

@@ -17,13 +17,13 @@ async def test_the_form_edits_the_cameras_event_settings(dashboard: Dashboard):
     assert only(dashboard, "events-enabled").value is True
     assert "person" in only(dashboard, "events-labels").value
     only(dashboard, "events-labels").set_value(["person", "cat"])
-    only(dashboard, "events-annotated").set_value(False)
+    only(dashboard, "events-annotated").set_value(True)
     only(dashboard, "events-before").set_value(1.5)
     user.find(marker="camera-save").click()
     await until(lambda: user.notify.contains("Saved"), timeout=10)
     events = cameras.get("demo").config.events
     assert events.labels == ["person", "cat"]
-    assert events.annotated_clips is False and events.pre_s == 1.5
+    assert events.annotated_clips is True and events.pre_s == 1.5
     assert events.enabled and events.clips  # untouched
 
 

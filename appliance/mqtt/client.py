@@ -28,7 +28,7 @@ from loguru import logger
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from appliance.mqtt.discovery import discovery_configs, node_id
+from appliance.mqtt.discovery import discovery_configs, node_id, referenced_topics
 from appliance.mqtt.retained import Owner, RetainedStore
 from appliance.mqtt.settings import MqttTarget, check_topic_prefix, parse_mqtt_url
 from appliance.mqtt.status import MqttState, MqttStatus
@@ -186,7 +186,7 @@ class MqttPublisher:
         """Discovery for `topology`: new entities added, changed ones updated, removed ones
         deleted (empty retained configs) with their state topics."""
         configs = discovery_configs(topology, self._device, self._prefix, self._discovery_prefix)
-        referenced = _referenced_topics(configs.values())
+        referenced = referenced_topics(configs.values())
         with self._lock:
             old, self._topology, self._referenced = self._topology, topology, referenced
             for topic in self._store.config_topics() - configs.keys():
@@ -434,33 +434,6 @@ class MqttPublisher:
         self._pump()
 
 
-class NullPublisher:
-    """What services hold when MQTT is off: the same calls, doing nothing."""
-
-    def start(self) -> None: ...
-
-    def close(self, timeout_s: float = 5.0) -> None: ...
-
-    def status(self) -> MqttStatus:
-        return MqttStatus.disabled()
-
-    def announce(self, topology: Topology) -> None: ...
-
-    def publish_event(
-        self, kind: EventKind, before: Mapping[str, Any] | None, after: Mapping[str, Any]
-    ) -> None: ...
-
-    def publish_presence(self, camera: str, counts: Mapping[str, int]) -> None: ...
-
-    def publish_zone(self, camera: str, zone: str, counts: Mapping[str, int]) -> None: ...
-
-    def publish_line(
-        self, camera: str, line: str, direction: str, counts: Mapping[str, int]
-    ) -> None: ...
-
-    def publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None: ...
-
-
 def _why(exc: BaseException | None) -> str | None:
     """A connection failure in a few words (socket and TLS errors carry no credentials)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -476,11 +449,3 @@ def _why(exc: BaseException | None) -> str | None:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     return None
-
-
-def _referenced_topics(configs: Any) -> set[str]:
-    topics: set[str] = set()
-    for payload in configs:
-        fields = json.loads(payload)
-        topics.update(fields[k] for k in ("state_topic", "image_topic") if k in fields)
-    return topics

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from loguru import logger
@@ -131,3 +131,12 @@ def _common_fields(device: DeviceInfo, prefix: str) -> dict[str, Any]:
         "device": block,
         "origin": {"name": "edge-appliance", "sw_version": device.sw_version},
     }
+
+
+def referenced_topics(configs: Iterable[bytes]) -> set[str]:
+    """The state and image topics the discovery `configs` read (their payloads as sent)."""
+    topics: set[str] = set()
+    for payload in configs:
+        fields = json.loads(payload)
+        topics.update(fields[k] for k in ("state_topic", "image_topic") if k in fields)
+    return topics

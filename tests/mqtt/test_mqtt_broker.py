@@ -20,7 +20,7 @@ from support.mosquitto import ROOT, Mosquitto, Subscriber, mosquitto_available, 
 
 from appliance.auth.tls import make_self_signed
 from appliance.devtools.server import free_port
-from appliance.mqtt.client import MqttPublisher, NullPublisher
+from appliance.mqtt.client import MqttPublisher
 from appliance.mqtt.topology import CameraTopology, DeviceInfo, Topology
 
 DEVICE = DeviceInfo("t3st", "Test appliance", "9.9.9")
@@ -469,14 +469,3 @@ def test_many_entities_through_a_small_window(
     until(lambda: publisher.status().published >= expected + 16 * (1 + 9 + 4 * 9), timeout_s=60)
     assert len(retained_messages(mosquitto.port, f"{HA}/#")) == expected
     assert publisher.status().dropped == 0
-
-
-def test_null_publisher_is_disabled() -> None:
-    null = NullPublisher()
-    null.start()
-    null.announce(TOPOLOGY)
-    null.publish_event("new", None, EVENT)
-    null.publish_presence("front_door", {"person": 1})
-    null.close()
-    status = null.status()
-    assert (status.state, status.broker, status.published) == ("disabled", None, 0)

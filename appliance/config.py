@@ -14,7 +14,7 @@ from appliance.analytics.geometry import is_simple_polygon
 from appliance.durable import write_atomic
 from appliance.errors import ApplianceError
 
-SCHEMA_VERSION = 3  # 2: lines, zones, tracking and counts; 3: events
+SCHEMA_VERSION = 4  # 2: lines, zones, tracking and counts; 3: events; 4: motion
 CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SLUG = CAMERA_ID  # names of lines and zones, used in URLs
 MAX_LINES = MAX_ZONES = 16
@@ -102,6 +102,47 @@ class EventsConfig(BaseModel):
     retain_days: float = Field(10, gt=0, le=3650, description="Days an event is kept.")
 
 
+MAX_MASKS = 16
+
+
+class MaskConfig(BaseModel):
+    """An area whose motion never counts (a timestamp overlay, a tree in the wind): a simple
+    polygon of 3..32 normalised points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: list[Point] = Field(min_length=3, max_length=32)
+
+    @model_validator(mode="after")
+    def _simple(self) -> MaskConfig:
+        if not is_simple_polygon([tuple(p) for p in self.points]):
+            raise ValueError("a mask's polygon must not cross itself or repeat a point")
+        return self
+
+
+class MotionConfig(BaseModel):
+    """The motion gate: the detector runs on frames that move, on tracked objects at
+    `tracked_fps`, and otherwise at `idle_fps`; frames it skips still reach viewers and
+    clips, with the last boxes carried forward."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Infer only what moves (off: every frame).")
+    threshold: int = Field(25, ge=1, le=255, description="Grey levels a pixel must change by.")
+    min_area: float = Field(
+        0.0005, ge=0, le=1, description="Share of the frame a moving region must cover."
+    )
+    idle_fps: float = Field(
+        0.2, gt=0, le=120, description="Frames inferred per second while nothing moves."
+    )
+    tracked_fps: float = Field(
+        2.0, gt=0, le=120, description="Frames inferred per second while objects stand in view."
+    )
+    masks: list[MaskConfig] = Field(
+        default_factory=list, max_length=MAX_MASKS, description="Areas whose motion never counts."
+    )
+
+
 class CameraConfig(BaseModel):
     """One camera as the user configured it."""
 
@@ -131,6 +172,7 @@ class CameraConfig(BaseModel):
     lines: Lines = Field(default_factory=dict)
     zones: Zones = Field(default_factory=dict)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
 
     @model_validator(mode="after")
     def _counting_needs_tracking(self) -> CameraConfig:

@@ -63,16 +63,36 @@ class DetectParams:
     classes: frozenset[int] | None = field(default=None)
 
 
+Region = tuple[float, float, float, float]  # x1, y1, x2, y2, normalised 0..1 of the frame
+
+
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """What moved in one frame, as the camera's motion detector saw it: the boxes around
+    changed pixels and the share of the (unmasked) frame that changed. `lighting`: so much
+    changed at once that it was taken for a lighting change, not motion."""
+
+    regions: tuple[Region, ...] = ()
+    changed: float = 0.0
+    lighting: bool = False
+
+    @property
+    def moving(self) -> bool:
+        return bool(self.regions)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Frame:
     """One captured picture. `captured_at` is wall-clock (for clients), `captured_mono` is
-    the monotonic clock (for latencies)."""
+    the monotonic clock (for latencies). `motion`: None when the camera does not look for
+    motion."""
 
     camera_id: str
     frame_id: int
     captured_at: float
     captured_mono: float
     pixels: np.ndarray
+    motion: Motion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +142,9 @@ class ProcessedFrame:
     result: DetectionResult
     stages_ms: dict[str, float]
     overlay: SceneOverlay | None = None
+    # not inferred: the motion gate skipped it, and `result` is the last inferred frame's
+    # (boxes carried forward), so viewers and clips still get every frame
+    carried: bool = False
 
 
 class CameraState(str, enum.Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.domain import Detection, DetectionResult
+from appliance.services.camera_views import GateView
 from appliance.services.live import LiveFrame
 
 
@@ -138,10 +139,36 @@ class Percentiles(Schema):
     p95: float
 
 
+class MotionStatusOut(Schema):
+    """The motion gate over the last minute (absent while it is off)."""
+
+    inferred_share: float | None = Field(
+        description="Share of the frames delivered that were inferred (the rest carried)."
+    )
+    motion_events_per_min: float = Field(description="Times motion began, per minute.")
+    moving: bool = Field(description="The newest frame moves.")
+    frames_inferred: int = Field(description="Since the camera was added.")
+    frames_carried: int
+    motion_events: int
+
+    @classmethod
+    def of(cls, gate: GateView) -> MotionStatusOut:
+        return cls(
+            inferred_share=gate.inferred_share,
+            motion_events_per_min=gate.motion_events_per_min,
+            moving=gate.moving,
+            frames_inferred=gate.inferred_total,
+            frames_carried=gate.carried_total,
+            motion_events=gate.motion_events_total,
+        )
+
+
 class CameraStatusOut(Schema):
     state: str = Field(description="starting, streaming, stalled, reconnecting, stopped, failed")
     fps_in: float = Field(description="Frames captured per second.")
-    fps_out: float = Field(description="Frames inferred per second.")
+    fps_out: float = Field(
+        description="Frames delivered per second: inferred, or carried by the motion gate."
+    )
     frame_age_s: float | None = Field(description="Seconds since the newest captured frame.")
     frames: int
     reconnects: int
@@ -150,6 +177,9 @@ class CameraStatusOut(Schema):
     viewers: int
     jpeg_encodes: int = Field(description="JPEG encodes so far: one per frame and variant.")
     stages: dict[str, Percentiles] = Field(description="Per-stage latency (ms), recent frames.")
+    motion: MotionStatusOut | None = Field(
+        None, description="The motion gate's work, while it is on."
+    )
 
 
 class FrameMessage(Schema):
@@ -162,6 +192,16 @@ class FrameMessage(Schema):
     image: ImageSize
     detections: list[TrackedDetectionOut]
     timings: dict[str, float] = Field(description="Stage latencies of this frame in ms.")
+    carried: bool = Field(
+        False,
+        description="Not inferred (the motion gate skipped it): the detections are the last "
+        "inferred frame's, carried forward.",
+    )
+    motion: list[tuple[float, float, float, float]] | None = Field(
+        None,
+        description="Regions that moved, [x1, y1, x2, y2] normalised 0..1; null while the "
+        "camera's motion gate is off.",
+    )
 
     @classmethod
     def of(cls, frame: LiveFrame) -> FrameMessage:
@@ -174,4 +214,6 @@ class FrameMessage(Schema):
             image=ImageSize(width=result.width, height=result.height),
             detections=[_tracked_out(d) for d in result.detections],
             timings=frame.stages_ms,
+            carried=frame.carried,
+            motion=None if frame.motion is None else list(frame.motion),
         )

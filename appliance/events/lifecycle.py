@@ -85,7 +85,8 @@ class EventTracker:
         self._new_id = new_id
         self._objects: dict[int, _Object] = {}
         self._presence: dict[str, int] = {}
-        self._last_mono: float | None = None
+        self._last_mono: float | None = None  # the last frame inferred
+        self._alive_mono: float | None = None  # the last frame at all (inferred or carried)
         self._interval = 0.0  # smoothed frame interval, as the tracker keeps it
         self._lock = threading.Lock()
 
@@ -119,9 +120,15 @@ class EventTracker:
         While frames come, however late (a busy engine delivers them a second or more after
         capture), only they decide: the clock of the frames, not this one."""
         with self._lock:
-            if self._last_mono is None or now_mono - self._last_mono < stalled_after_s:
+            if self._alive_mono is None or now_mono - self._alive_mono < stalled_after_s:
                 return []
             return self._end_gone(now_mono, self._lost_after())
+
+    def alive(self, now_mono: float) -> None:
+        """A frame came that was not inferred (the motion gate skipped it): the camera is
+        not stalled, and nothing was seen or missed."""
+        with self._lock:
+            self._alive_mono = now_mono
 
     def end_all(self) -> list[EventChange]:
         """The camera stops: every open event ends at its object's last sighting."""
@@ -139,7 +146,7 @@ class EventTracker:
         if self._last_mono is not None:
             step = min(max(now_mono - self._last_mono, 0.0), MAX_INTERVAL_S)
             self._interval = step if not self._interval else 0.8 * self._interval + 0.2 * step
-        self._last_mono = now_mono
+        self._last_mono = self._alive_mono = now_mono
 
     def _lost_after(self) -> float:
         """Unseen this long, an object has left: never sooner than the tracker drops its

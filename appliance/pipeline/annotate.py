@@ -21,10 +21,16 @@ def colour_for(class_id: int) -> tuple[int, int, int]:
 
 
 def draw_detections(
-    image: np.ndarray, detections: Iterable[Detection], scene: SceneOverlay | None = None
+    image: np.ndarray,
+    detections: Iterable[Detection],
+    scene: SceneOverlay | None = None,
+    *,
+    carried: bool = False,
 ) -> np.ndarray:
     """A copy of `image` with the camera's lines and zones (when given), then a box and a
-    `label 0.87` tag (`label #12 0.87` for a tracked object) for each detection."""
+    `label 0.87` tag (`label #12 0.87` for a tracked object) for each detection. Carried
+    boxes (the motion gate did not infer this frame) are thin, their tags hollow: where
+    the object was last seen, not a new sighting."""
     canvas = image.copy()
     if scene is not None:
         draw_scene(canvas, scene)
@@ -33,16 +39,20 @@ def draw_detections(
     for d in detections:
         colour = colour_for(d.class_id)
         p1, p2 = (int(d.x1), int(d.y1)), (int(d.x2), int(d.y2))
-        cv2.rectangle(canvas, p1, p2, colour, thickness + 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, p1, p2, colour, thickness + (0 if carried else 1), cv2.LINE_AA)
         name = d.label if d.track_id is None else f"{d.label} #{d.track_id}"
         text = f"{name} {d.confidence:.2f}"
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
         top = max(p1[1], th + base + 2)
-        cv2.rectangle(canvas, (p1[0], top - th - base - 2), (p1[0] + tw + 4, top), colour, -1)
-        cv2.putText(
-            canvas, text, (p1[0] + 2, top - base), _FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA
-        )
+        tag = (p1[0], top - th - base - 2), (p1[0] + tw + 4, top)
+        cv2.rectangle(canvas, *tag, _HOLLOW if carried else colour, -1)
+        ink = colour if carried else (0, 0, 0)
+        at = (p1[0] + 2, top - base)
+        cv2.putText(canvas, text, at, _FONT, scale, ink, thickness, cv2.LINE_AA)
     return canvas
+
+
+_HOLLOW = (40, 40, 40)  # BGR: a carried box's tag, dark so its text keeps the class colour
 
 
 def draw_overlay(canvas: np.ndarray, text: str) -> None:

@@ -176,8 +176,11 @@ class Broadcaster:
             detections = tuple(_scaled(d, scale) for d in detections)
         if annotated:
             latency_ms = (start - processed.frame.captured_mono) * 1000
-            pixels = draw_detections(pixels, detections, processed.overlay)
-            draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms")
+            pixels = draw_detections(
+                pixels, detections, processed.overlay, carried=processed.carried
+            )
+            held = "  held" if processed.carried else ""  # the motion gate skipped inference
+            draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms{held}")
         jpeg = encode_jpeg(pixels, self._quality)
         done = time.monotonic()
         self.encodes += 1

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from loguru import logger
 
-from appliance.domain import CameraState, Frame
+from appliance.domain import CameraState, Frame, Motion
 from appliance.errors import InvalidInputError, SourceError
 from appliance.pipeline.latest import LatestSlot
+from appliance.pipeline.motion_gate import MotionProbe
 from appliance.pipeline.stats import RateMeter
 from appliance.sources import FrameSource
 
@@ -82,9 +83,11 @@ class CameraWorker:
         on_frame: Callable[[], None] | None = None,
         lossless: bool = False,
         first_frame_id: int = 1,
+        motion: MotionProbe | None = None,
     ) -> None:
         """`lossless`: wait for each frame to be taken before reading the next, for sources
-        read as fast as possible (benchmarks), instead of dropping what inference missed."""
+        read as fast as possible (benchmarks), instead of dropping what inference missed.
+        `motion`: looks for motion in each frame, here, in parallel with inference."""
         self.camera_id = camera_id
         self.frames: LatestSlot[Frame] = LatestSlot()
         self._open_source = open_source
@@ -93,6 +96,8 @@ class CameraWorker:
         self._on_state = on_state
         self._on_frame = on_frame
         self._lossless = lossless
+        self._motion = motion
+        self._motion_failed = False
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -182,6 +187,8 @@ class CameraWorker:
     def _capture(self, attempt: int) -> int:
         """Open the source and publish frames until stopped or the source fails."""
         source = self._open_source()
+        if self._motion is not None:
+            self._motion.reset()
         try:
             source.open()
             while not self._stop.is_set():
@@ -197,7 +204,8 @@ class CameraWorker:
         now_mono = self.heartbeat = time.monotonic()
         self._frames += 1
         frame_id = self._first_id + self._frames - 1
-        frame = Frame(self.camera_id, frame_id, time.time(), now_mono, pixels)
+        motion = self._look_for_motion(pixels, now_mono)
+        frame = Frame(self.camera_id, frame_id, time.time(), now_mono, pixels, motion)
         version = self.frames.put(frame)
         self._last_frame_mono = now_mono
         self._rate.tick(now_mono)
@@ -206,6 +214,21 @@ class CameraWorker:
         while self._lossless and not self._stop.is_set():
             if self.frames.wait_taken(version, timeout=0.5):
                 break
+
+    def _look_for_motion(self, pixels: np.ndarray, now_mono: float) -> Motion | None:
+        """None (the frame is inferred) when there is no probe, or when it fails: a bug in
+        motion detection costs CPU, never frames."""
+        if self._motion is None:
+            return None
+        try:
+            return self._motion(pixels, now_mono)
+        except Exception as exc:
+            if not self._motion_failed:
+                self._motion_failed = True
+                logger.opt(exception=exc).error(
+                    "camera {}: motion detection failed", self.camera_id
+                )
+            return None
 
     def _transition(self, new: CameraState, reason: str | None = None) -> None:
         with self._lock:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appliance.domain import ProcessedFrame
+from appliance.domain import Frame, ProcessedFrame
 from appliance.pipeline.broadcast import Broadcaster
 from appliance.pipeline.camera import CameraWorker
 from appliance.pipeline.feeds import CameraFeed, FeedPlan
+from appliance.pipeline.motion_gate import GateStats, MotionProbe
 from appliance.pipeline.scheduler import InferenceWorker
-from appliance.pipeline.stages import Stage, StageError, run_stages
+from appliance.pipeline.stages import Stage, StageError, carry_stages, run_stages
 
 ErrorListener = Callable[[str, str | None], None]  # (camera, why it fails now, or None: ok)
 
@@ -46,6 +48,9 @@ class CameraRuntime:
         self._reported: str | None = None
         self.next_frame_id = 1  # a restarted capture continues from here
         self._last_delivered = 0
+        self._last_out: ProcessedFrame | None = None  # what a carried frame carries forward
+        self.gate_stats = GateStats()
+        self.motion = MotionProbe(self.gate_stats)  # runs on the capture thread
 
     @property
     def error(self) -> str | None:
@@ -53,6 +58,8 @@ class CameraRuntime:
 
     def apply(self, plan: CameraPlan) -> None:
         self.stages = plan.stages
+        gate = plan.feed.gate
+        self.motion.settings = gate.settings if gate is not None else None
         if self.feed is not None:
             self.feed.plan = plan.feed
 
@@ -60,18 +67,49 @@ class CameraRuntime:
         """The inference worker's result for one frame: through the stages, then out. A
         frame older than one already delivered (the old engine's last, finishing after the
         new engine's first during a swap) is dropped: stages never see time go back."""
+        frame_id = processed.frame.frame_id
+        feed = self.feed
         with self._lock:
-            if processed.frame.frame_id <= self._last_delivered:
+            if frame_id <= self._last_delivered:
+                if feed is not None:
+                    feed.gate.finished(frame_id, None)
                 return
-            self._last_delivered = processed.frame.frame_id
+            self._last_delivered = frame_id
         try:
             processed = run_stages(self.stages, processed)
         except StageError as exc:
+            if feed is not None:
+                feed.gate.finished(frame_id, None)
             self._set_errors(stage=exc.message)
             return
+        if feed is not None:
+            feed.gate.finished(frame_id, bool(processed.result.detections))
         if self._stage_error is not None:  # (no lock per frame while all is well)
             self._set_errors(stage=None)
+        self._last_out = processed
+        self.gate_stats.frame(True, processed.frame.captured_mono)
         self.broadcaster.publish(processed)
+
+    def carry(self, frame: Frame) -> None:
+        """A frame the motion gate kept from the detector: it still reaches viewers and the
+        clip recorder, with the last inferred frame's boxes carried forward (marked so).
+        Trackers, counters and events are not told: nothing new was seen."""
+        last = self._last_out
+        with self._lock:
+            if last is None or frame.frame_id <= self._last_delivered:
+                return  # nothing inferred yet to carry
+            self._last_delivered = frame.frame_id
+        overlay = last.overlay
+        if overlay is not None and overlay.changes:
+            overlay = dataclasses.replace(overlay, changes=())  # they happened on `last`
+        carried = ProcessedFrame(frame, last.result, {}, overlay, carried=True)
+        try:
+            carry_stages(self.stages, carried)
+        except StageError as exc:
+            self._set_errors(stage=exc.message)
+            return
+        self.gate_stats.frame(False, frame.captured_mono)
+        self.broadcaster.publish(carried)
 
     def inference_failed(self, message: str | None) -> None:
         self._set_errors(inference=message)

@@ -36,3 +36,10 @@ class EventStage:
         if changes:
             self.sink(self.camera_id, changes)
         return processed
+
+    def carry(self, processed: ProcessedFrame) -> None:
+        """A frame the motion gate did not infer: into the clip all the same (clips keep
+        the camera's frame rate), and the camera counts as alive; events are not touched."""
+        if self.recorder is not None:
+            self.recorder.offer(processed)
+        self.tracker.alive(processed.frame.captured_mono)

@@ -11,11 +11,13 @@ from appliance.domain import DetectionResult, DetectParams, Frame, ProcessedFram
 from appliance.errors import ApplianceError, InferenceError
 from appliance.models.detector import DecodedImage, EngineOutput, PreparedBatch
 from appliance.pipeline.latest import LatestSlot
+from appliance.pipeline.motion_gate import GatePlan, GateState
 
 if TYPE_CHECKING:
     from appliance.pipeline.scheduler import DetectRequest
 
 FrameSink = Callable[[ProcessedFrame], None]
+CarrySink = Callable[[Frame], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +27,24 @@ class FeedPlan:
 
     params: DetectParams = field(default_factory=DetectParams)
     fps_limit: float | None = None
+    gate: GatePlan | None = None  # None: every frame is inferred (up to fps_limit)
 
 
 @dataclass(eq=False)
 class CameraFeed:
-    """One camera as its inference worker sees it: the newest frames, where results go and
-    the plan. `last_version`, `next_due` and `failing` belong to the worker thread."""
+    """One camera as its inference worker sees it: the newest frames, where results go
+    (`carry`: frames the motion gate skips) and the plan. `last_version`, `next_due`,
+    `failing` and `gate` belong to the worker thread."""
 
     camera_id: str
     frames: LatestSlot[Frame]
     sink: FrameSink
     plan: FeedPlan = field(default_factory=FeedPlan)
+    carry: CarrySink | None = None
     last_version: int = 0
     next_due: float = 0.0
     failing: bool = False  # the last frame failed: the next good one clears the error
+    gate: GateState = field(default_factory=GateState)
 
 
 class Item(Protocol):
@@ -84,6 +90,7 @@ class CameraItem:
 
     def fail(self, exc: BaseException) -> None:
         """The worker reports a camera's failures (once per change), not each item."""
+        self.feed.gate.finished(self.frame.frame_id, None)
 
 
 @dataclass(frozen=True, slots=True)

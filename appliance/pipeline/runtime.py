@@ -49,6 +49,19 @@ class RuntimeStatus:
     stages: dict[str, dict[str, float]]
     error: str | None
     model: str | None  # the name of the model serving it while it runs
+    gate: GateSummary | None = None  # None: the motion gate is off
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    """The motion gate of one camera over the last minute."""
+
+    inferred_share: float | None  # of the frames delivered, the share inferred
+    motion_events_per_min: float
+    moving: bool
+    inferred_total: int
+    carried_total: int
+    motion_events_total: int
 
 
 class Pipeline:
@@ -137,10 +150,13 @@ class Pipeline:
                 on_frame=runtime.notify,
                 lossless=lossless,
                 first_frame_id=runtime.next_frame_id,
+                motion=runtime.motion,
             )
             worker = self._worker_for(detector)
             runtime.clear_errors()
-            runtime.feed = CameraFeed(camera_id, capture.frames, runtime.deliver, plan.feed)
+            runtime.feed = CameraFeed(
+                camera_id, capture.frames, runtime.deliver, plan.feed, carry=runtime.carry
+            )
             runtime.apply(plan)
             runtime.capture, runtime.worker = capture, worker
             worker.add(runtime.feed)
@@ -238,6 +254,7 @@ class Pipeline:
             stages=broadcaster.stages.summary(),
             error=runtime.error,
             model=worker.detector.ref.name if worker is not None else None,
+            gate=_gate_summary(runtime) if runtime.motion.settings is not None else None,
         )
 
     def cameras_on(self, name: str) -> set[str]:
@@ -321,3 +338,16 @@ class Pipeline:
         runtime = self._cameras.get(camera_id)
         if runtime is not None:
             runtime.inference_failed(message)
+
+
+def _gate_summary(runtime: CameraRuntime) -> GateSummary:
+    stats = runtime.gate_stats
+    share, per_minute, moving = stats.summary()
+    return GateSummary(
+        share,
+        per_minute,
+        moving,
+        stats.inferred_total,
+        stats.carried_total,
+        stats.motion_events_total,
+    )

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from loguru import logger
 
-from appliance.domain import DetectionResult, DetectParams
+from appliance.domain import DetectionResult, DetectParams, Frame
 from appliance.errors import ApplianceError, ModelClosedError
 from appliance.models.detector import DecodedImage, Detector, EngineOutput
 from appliance.pipeline.engine_thread import EngineThread
 from appliance.pipeline.feeds import Batch, CameraFeed, CameraItem, Item, RequestItem
+from appliance.pipeline.motion_gate import due
 
 ErrorSink = Callable[[str, str | None], None]  # (camera, why inference failed or None: ok)
 
@@ -249,12 +250,17 @@ class InferenceWorker:
 
     def _pick(self, now: float) -> list[Item]:
         """Requests first, then cameras round robin, up to one batch. Under the lock: a
-        feed removed (or moved to another worker) is never picked after `remove` returns."""
+        feed removed (or moved to another worker) is never picked after `remove` returns.
+        Frames the motion gate skips are carried out after the lock is released."""
+        carried: list[tuple[CameraFeed, Frame]] = []
         with self._wake:
             self._pending = False
             items: list[Item] = self._pick_requests()
             if len(items) < self._max_batch:
-                items += self._pick_frames(now, self._max_batch - len(items))
+                items += self._pick_frames(now, self._max_batch - len(items), carried)
+        for feed, frame in carried:
+            if feed.carry is not None:
+                feed.carry(frame)
         return items
 
     def _pick_requests(self) -> list[Item]:
@@ -272,7 +278,9 @@ class InferenceWorker:
                 self._requests[0] = (request, index + take)
         return items
 
-    def _pick_frames(self, now: float, room: int) -> list[Item]:
+    def _pick_frames(
+        self, now: float, room: int, carried: list[tuple[CameraFeed, Frame]]
+    ) -> list[Item]:
         feeds = list(self._feeds.values())
         picked: list[Item] = []
         start = self._cursor % len(feeds) if feeds else 0
@@ -280,12 +288,23 @@ class InferenceWorker:
             feed = feeds[(start + offset) % len(feeds)]
             plan = feed.plan  # read once: a retune replaces it whole, never in part
             version, frame = feed.frames.peek()
-            if frame is None or version <= feed.last_version or now < feed.next_due:
+            if frame is None or version <= feed.last_version:
                 continue
+            if plan.gate is None:
+                if now < feed.next_due:
+                    continue
+            elif feed.gate.inferring(now):
+                continue  # carried frames wait for the inferred one ahead of them
             feed.last_version = version
             feed.frames.mark_taken(version)
+            if plan.gate is not None and not (
+                now >= feed.next_due and due(plan.gate, feed.gate, frame.motion, now)
+            ):
+                carried.append((feed, frame))
+                continue
             if plan.fps_limit:
                 feed.next_due = max(now, feed.next_due) + 1 / plan.fps_limit
+            feed.gate.sent(frame, now)
             picked.append(CameraItem(feed, frame, plan))
             self._cursor = start + offset + 1
             if len(picked) == room:

@@ -27,6 +27,16 @@ class Stage(Protocol):
     def __call__(self, processed: ProcessedFrame) -> ProcessedFrame: ...
 
 
+@runtime_checkable
+class CarryingStage(Protocol):
+    """A stage that also wants the frames the motion gate did not infer (a clip recorder
+    needs every frame; a tracker must not see old boxes again)."""
+
+    name: str
+
+    def carry(self, processed: ProcessedFrame) -> None: ...
+
+
 class StageError(Exception):
     """A stage raised: which one, and why, for the camera's error state."""
 
@@ -50,6 +60,16 @@ def run_stages(stages: Sequence[Stage], processed: ProcessedFrame) -> ProcessedF
     return dataclasses.replace(
         processed, stages_ms={**processed.stages_ms, "stages_ms": elapsed_ms}
     )
+
+
+def carry_stages(stages: Sequence[Stage], carried: ProcessedFrame) -> None:
+    """Hand a carried frame to the stages that take them, in order."""
+    for stage in stages:
+        if isinstance(stage, CarryingStage):
+            try:
+                stage.carry(carried)
+            except Exception as exc:
+                raise StageError(stage.name, exc) from exc
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,11 +8,16 @@ from pathlib import Path
 
 from loguru import logger
 
-from appliance.config import CameraConfig
+from appliance.analytics.motion import MotionSettings
+from appliance.config import CameraConfig, MotionConfig
 from appliance.domain import CameraState
 from appliance.errors import NotFoundError
 from appliance.pipeline.camera import CaptureStatus
+from appliance.pipeline.motion_gate import GatePlan
+from appliance.pipeline.runtime import GateSummary
 from appliance.services.events import EventBus
+
+GateView = GateSummary  # the motion gate's last minute, as a plain value
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class CameraView:
     jpeg_encodes: int
     stages: dict[str, dict[str, float]]
     inference_error: str | None
+    gate: GateView | None = None  # None: the motion gate is off
 
 
 class CameraNotFoundError(NotFoundError):
@@ -60,3 +66,12 @@ class CameraReporter:
         else:
             logger.error("camera {}: processing failed: {}", camera_id, message)
             self._events.publish("camera.error", camera=camera_id, error=message)
+
+
+def gate_plan(motion: MotionConfig) -> GatePlan | None:
+    """The motion gate a camera's config asks for (None: every frame is inferred)."""
+    if not motion.enabled:
+        return None
+    masks = tuple(tuple((x, y) for x, y in mask.points) for mask in motion.masks)
+    settings = MotionSettings(motion.threshold, motion.min_area, masks)
+    return GatePlan(motion.idle_fps, motion.tracked_fps, settings)

@@ -13,7 +13,7 @@ from typing import Any
 from loguru import logger
 from pydantic import ValidationError
 
-from appliance.config import CameraConfig, ConfigStore
+from appliance.config import CameraConfig, ConfigStore, MaskConfig, MotionConfig
 from appliance.domain import DetectParams
 from appliance.errors import ApplianceError, ConflictError, InvalidInputError
 from appliance.models.nested import NESTED_FLOOR
@@ -22,7 +22,12 @@ from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.feeds import FeedPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.stages import DetectionFilter
-from appliance.services.camera_views import CameraLimits, CameraNotFoundError, CameraView
+from appliance.services.camera_views import (
+    CameraLimits,
+    CameraNotFoundError,
+    CameraView,
+    gate_plan,
+)
 from appliance.services.event_recording import EventRecording
 from appliance.services.events import EventBus
 from appliance.services.live import LiveViewer
@@ -30,8 +35,15 @@ from appliance.services.model_specs import class_ids
 from appliance.services.scene_state import SceneRegistry
 from appliance.services.serving import ServingService
 from appliance.sources import FrameSource, SourceOptions, open_source, parse_uri, redact
+from appliance.sources.demo_scene import CAPTION_MASK
 
-DEMO_CAMERA = CameraConfig(id="demo", name="Demo scene", uri="demo://")
+# the caption changes every frame: masked, so only the photos count as motion
+DEMO_CAMERA = CameraConfig(
+    id="demo",
+    name="Demo scene",
+    uri="demo://",
+    motion=MotionConfig(masks=[MaskConfig(points=list(CAPTION_MASK))]),
+)
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
 # the engine decodes camera frames down to this score (or the camera's own, if lower), so
 # the tracker sees the weaker boxes too; the same floor nested-box merging looks down to, so
@@ -126,6 +138,7 @@ class CameraService:
             jpeg_encodes=status.jpeg_encodes,
             stages=status.stages,
             inference_error=status.error,
+            gate=status.gate,
         )
 
     def watch(
@@ -271,7 +284,8 @@ class CameraService:
         tracking = self.scene.stages(config, labels)
         keep = DetectionFilter(conf=params.conf if tracking else config.conf, classes=classes)
         recording = self.recording.stages(config, labels) if self.recording else ()
-        return CameraPlan(FeedPlan(params, config.fps_limit), stages=(keep, *tracking, *recording))
+        feed = FeedPlan(params, config.fps_limit, gate_plan(config.motion))
+        return CameraPlan(feed, stages=(keep, *tracking, *recording))
 
     def _save(self) -> None:
         """Write the cameras (blocking: call from a thread)."""

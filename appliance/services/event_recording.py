@@ -63,7 +63,12 @@ class _Live:
 
 
 def _render(processed: ProcessedFrame) -> np.ndarray:
-    return draw_detections(processed.frame.pixels, processed.result.detections, processed.overlay)
+    return draw_detections(
+        processed.frame.pixels,
+        processed.result.detections,
+        processed.overlay,
+        carried=processed.carried,
+    )
 
 
 class EventRecording:

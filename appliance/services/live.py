@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from appliance.domain import DetectionResult
+from appliance.domain import DetectionResult, Region
 from appliance.pipeline.viewers import EncodedFrame, Watch
 
 
@@ -20,6 +20,8 @@ class LiveFrame:
     jpeg: bytes | None  # None for a detections-only viewer
     result: DetectionResult
     stages_ms: dict[str, float]
+    carried: bool = False  # not inferred: the boxes are the last inferred frame's
+    motion: tuple[Region, ...] | None = None  # where it moved; None: the gate is off
 
     @classmethod
     def of(cls, encoded: EncodedFrame) -> LiveFrame:
@@ -32,6 +34,8 @@ class LiveFrame:
             jpeg=encoded.jpeg,
             result=encoded.processed.result,
             stages_ms=encoded.processed.stages_ms,
+            carried=encoded.processed.carried,
+            motion=None if frame.motion is None else frame.motion.regions,
         )
 
 

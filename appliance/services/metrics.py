@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from appliance.domain import CameraState, DetectionResult
+from appliance.services.camera_views import GateView
 from appliance.services.cameras import CameraView
 from appliance.services.job_state import Job, JobState
 from appliance.services.telemetry import Sample
@@ -150,7 +151,9 @@ class _CameraCollector(Collector):
             "appliance_camera_fps_in", "Frames captured per second.", labels=["camera"]
         )
         fps_out = GaugeMetricFamily(
-            "appliance_camera_fps_out", "Frames inferred per second.", labels=["camera"]
+            "appliance_camera_fps_out",
+            "Frames delivered per second (inferred, or carried by the motion gate).",
+            labels=["camera"],
         )
         age = GaugeMetricFamily(
             "appliance_camera_frame_age_seconds",
@@ -168,6 +171,7 @@ class _CameraCollector(Collector):
         viewers = GaugeMetricFamily(
             "appliance_camera_viewers", "Open live streams.", labels=["camera"]
         )
+        gate = _GateFamilies()
         for view in self._cameras():
             camera, capture = view.config.id, view.capture
             fps_in.add_metric([camera], capture.fps_in)
@@ -178,7 +182,48 @@ class _CameraCollector(Collector):
                 state.add_metric([camera, candidate.value], float(candidate is capture.state))
             reconnects.add_metric([camera], capture.reconnects)
             viewers.add_metric([camera], view.viewers)
-        yield from (fps_in, fps_out, age, state, reconnects, viewers)
+            if view.gate is not None:
+                gate.add(camera, view.gate)
+        yield from (fps_in, fps_out, age, state, reconnects, viewers, *gate.families())
+
+
+class _GateFamilies:
+    """The motion gate's work per camera (cameras with the gate off are absent)."""
+
+    def __init__(self) -> None:
+        labels = ["camera"]
+        self.inferred = CounterMetricFamily(
+            "appliance_camera_frames_inferred", "Frames the detector ran on.", labels=labels
+        )
+        self.carried = CounterMetricFamily(
+            "appliance_camera_frames_carried",
+            "Frames the motion gate kept from the detector (boxes carried forward).",
+            labels=labels,
+        )
+        self.motion = CounterMetricFamily(
+            "appliance_camera_motion_events", "Times motion began.", labels=labels
+        )
+        self.share = GaugeMetricFamily(
+            "appliance_camera_inferred_share",
+            "Share of the last minute's frames that were inferred.",
+            labels=labels,
+        )
+        self.per_minute = GaugeMetricFamily(
+            "appliance_camera_motion_events_per_minute",
+            "Times motion began in the last minute.",
+            labels=labels,
+        )
+
+    def add(self, camera: str, gate: GateView) -> None:
+        self.inferred.add_metric([camera], gate.inferred_total)
+        self.carried.add_metric([camera], gate.carried_total)
+        self.motion.add_metric([camera], gate.motion_events_total)
+        if gate.inferred_share is not None:
+            self.share.add_metric([camera], gate.inferred_share)
+        self.per_minute.add_metric([camera], gate.motion_events_per_min)
+
+    def families(self) -> tuple[Metric, ...]:
+        return (self.inferred, self.carried, self.motion, self.share, self.per_minute)
 
 
 class _JobCollector(Collector):

@@ -2,6 +2,9 @@
 
 Every frame is a pure function of its index, so tests and screenshots are reproducible. The
 photos stay 275-380 px tall on a 1280x720 canvas: big enough for YOLOv3-tiny at 416x416.
+Like a real camera's scene, it is still most of the time: the photos glide for MOVE_S
+seconds, then rest for REST_S (only the caption changes), so the motion gate has something
+to show and a first run on a laptop does not keep its fans going.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 from appliance.errors import SourceError
 
 REFERENCE_HEIGHT = 720  # sizes below are pixels on a 720-pixel-tall canvas
+MOVE_S, REST_S = 10.0, 20.0
+CAPTION_MASK = ((0.0, 0.93), (0.5, 0.93), (0.5, 1.0), (0.0, 1.0))  # the changing caption
 _TOP, _BOTTOM = (64, 44, 38), (156, 132, 118)  # BGR: dark slate to grey-blue
 _BORDER, _SHADOW = 5, 12
 
@@ -60,6 +65,7 @@ class DemoScene:
         self.width, self.height, self.fps = width, height, fps
         self._photos = photos
         self._background = _gradient(width, height)
+        self._still: tuple[float, np.ndarray] | None = None  # (scene time, canvas): rests
 
     @classmethod
     def load(cls, width: int = 1280, height: int = 720, fps: float = 15.0) -> DemoScene:
@@ -67,13 +73,26 @@ class DemoScene:
 
     def render(self, index: int) -> np.ndarray:
         t = index / self.fps
-        canvas = self._background.copy()
-        for actor in ACTORS:
-            photo = self._photos[actor.asset]
-            rect = actor.place(t, self.width, self.height, photo.shape[1] / photo.shape[0])
-            _paste(canvas, photo, rect)
+        scene_t = scene_time(t)
+        still = self._still
+        if still is not None and still[0] == scene_t:
+            canvas = still[1].copy()  # resting: the same picture, a new caption
+        else:
+            canvas = self._background.copy()
+            for actor in ACTORS:
+                photo = self._photos[actor.asset]
+                aspect = photo.shape[1] / photo.shape[0]
+                rect = actor.place(scene_t, self.width, self.height, aspect)
+                _paste(canvas, photo, rect)
+            self._still = (scene_t, canvas.copy())
         _caption(canvas, f"demo://  frame {index}  t={t:7.2f}s")
         return canvas
+
+
+def scene_time(t: float) -> float:
+    """Where the photos are at time `t`: their clock runs for MOVE_S, stops for REST_S."""
+    cycles, into = divmod(t, MOVE_S + REST_S)
+    return cycles * MOVE_S + min(into, MOVE_S)
 
 
 def load_asset(name: str) -> np.ndarray:

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from appliance.api.deps import CamerasDep
 from appliance.api.openapi import error_responses
-from appliance.api.schemas import CameraStatusOut, Percentiles, Schema
-from appliance.config import CAMERA_ID, CameraConfig, Lines, Zones
+from appliance.api.schemas import CameraStatusOut, MotionStatusOut, Percentiles, Schema
+from appliance.config import CAMERA_ID, CameraConfig, EventsConfig, Lines, MotionConfig, Zones
 from appliance.services.cameras import CameraView
 
 router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
@@ -35,6 +35,7 @@ class CameraOut(CameraConfig):
             viewers=view.viewers,
             jpeg_encodes=view.jpeg_encodes,
             stages={name: Percentiles(**p) for name, p in view.stages.items()},
+            motion=MotionStatusOut.of(view.gate) if view.gate is not None else None,
         )
         return cls(**view.config.model_dump(), status=status)
 
@@ -58,6 +59,8 @@ class CameraPatch(Schema):
     tracking: bool | None = None
     lines: Lines | None = None
     zones: Zones | None = None
+    events: EventsConfig | None = None
+    motion: MotionConfig | None = None
 
 
 class CameraList(Schema):

@@ -200,7 +200,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clip = write_clip(work / "clip.avi", frames=90, fps=args.fps)
-        camera = {"id": "cam", "name": "Cam", "uri": f"file://{clip}"}
+        # the gate off: every frame goes through the engines that are swapped
+        camera = {"id": "cam", "name": "Cam", "uri": f"file://{clip}", "motion": {"enabled": False}}
         with start_server(work / "serve", [camera], env=QUIET) as server:
             pid, rps = server.process.pid, args.detect_rps
             report = asyncio.run(run(server.url, server.port, args.swaps, rps, pid, work))

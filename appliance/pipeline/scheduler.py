@@ -293,15 +293,15 @@ class InferenceWorker:
             if plan.gate is None:
                 if now < feed.next_due:
                     continue
-            elif feed.gate.inferring(now):
-                continue  # carried frames wait for the inferred one ahead of them
-            feed.last_version = version
-            feed.frames.mark_taken(version)
-            if plan.gate is not None and not (
-                now >= feed.next_due and due(plan.gate, feed.gate, frame.motion, now)
-            ):
+            elif now < feed.next_due or not due(plan.gate, feed.gate, frame.motion, now):
+                if feed.gate.inferring(now):
+                    continue  # a carried frame waits for the inferred one ahead of it
+                feed.last_version = version
+                feed.frames.mark_taken(version)
                 carried.append((feed, frame))
                 continue
+            feed.last_version = version
+            feed.frames.mark_taken(version)
             if plan.fps_limit:
                 feed.next_due = max(now, feed.next_due) + 1 / plan.fps_limit
             feed.gate.sent(frame, now)

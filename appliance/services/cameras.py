@@ -45,6 +45,7 @@ DEMO_CAMERA = CameraConfig(
     motion=MotionConfig(masks=[MaskConfig(points=list(CAPTION_MASK))]),
 )
 _CAPTURE_FIELDS = ("uri", "model", "width", "height", "capture_fps", "fourcc")
+_MERGED = ("events", "motion")  # settings objects: PATCH merges them (lines, zones: replaced)
 # the engine decodes camera frames down to this score (or the camera's own, if lower), so
 # the tracker sees the weaker boxes too; the same floor nested-box merging looks down to, so
 # a camera and a detect request merge the same boxes
@@ -214,10 +215,12 @@ class CameraService:
         """Apply changed fields; the camera restarts only if how it captures changed."""
         with self._lock:
             current = self._require(camera_id)
+        fields = current.model_dump()
+        for name in _MERGED:  # a partial `motion` or `events` changes only what it names
+            if isinstance(changes.get(name), dict):
+                changes = {**changes, name: {**fields[name], **changes[name]}}
         try:
-            updated = CameraConfig.model_validate(
-                {**current.model_dump(), **changes, "id": camera_id}
-            )
+            updated = CameraConfig.model_validate({**fields, **changes, "id": camera_id})
         except ValidationError as exc:  # fields valid alone, not together (lines, no tracking)
             raise InvalidInputError(exc.errors()[0]["msg"]) from None
         self._validate(updated)

@@ -1,6 +1,7 @@
 """Tracks, a counting line and a zone over a real clip with known trajectories, through a real
 file camera of `appliance serve`: two people walk across each other (one passes in front) and
-a cat crosses the frame, back and forth in an 8 s loop."""
+a cat crosses the frame, back and forth in an 8 s loop. The motion gate is on (the default):
+the results must be those of every frame inferred."""
 
 from __future__ import annotations
 
@@ -100,7 +101,9 @@ def test_tracks_lines_and_zones_over_a_real_clip(tmp_path: Path) -> None:
             zone = http.get("/v1/cameras/walk/zones/left").json()
             metrics = http.get("/metrics").text
             snapshot = http.get("/v1/cameras/walk/snapshot.jpg").content
+            gate = http.get("/v1/cameras/walk").json()["status"]["motion"]
 
+    assert gate is not None and gate["frames_inferred"] > 0, "the gate was on"
     # every detection carries its track's id
     found = [d for frame in frames for d in frame["detections"]]
     assert len(frames) > WATCH_S * 4 and found  # 15 fps on a quiet machine

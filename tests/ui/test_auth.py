@@ -4,6 +4,7 @@ revoked, signed picture URLs, and controls that follow the token's scope."""
 from __future__ import annotations
 
 import pytest
+from loguru import logger
 from nicegui import ui
 from ui_harness import Dashboard, until
 
@@ -184,3 +185,24 @@ async def test_pasted_tokens_are_throttled_like_the_api(dashboard: Dashboard):
     await dashboard.user.open(link)
     await dashboard.user.should_see("Too many failed sign-ins", marker="link-refused")
     assert (await dashboard.http.get("/")).status_code == 303
+
+
+async def test_dashboard_actions_are_audited_with_who_and_from_where(dashboard: Dashboard):
+    records: list[dict] = []
+    sink = logger.add(
+        lambda message: records.append(message.record["extra"]),
+        filter=lambda record: record["extra"].get("audit") is True,
+        level="INFO",
+    )
+    try:
+        await _sign_in(dashboard, _admin_token(dashboard), then="/cameras")
+        await dashboard.user.should_see(marker="camera-row-demo", retries=50)
+        dashboard.user.find(marker="delete-demo").click()
+        dashboard.user.find(marker="confirm-remove").click()
+        await until(lambda: any(r["event"] == "camera.remove" for r in records))
+    finally:
+        logger.remove(sink)
+    (removed,) = [r for r in records if r["event"] == "camera.remove"]
+    admin_id = _admin_token(dashboard).split("_")[1]
+    assert removed["outcome"] == "ok" and removed["target"] == "demo"
+    assert removed["client"] == "127.0.0.1" and removed["token_id"] == admin_id

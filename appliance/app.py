@@ -33,6 +33,8 @@ from appliance.api.routes import (
     system,
     v2,
 )
+from appliance.auth.client_address import TrustedProxies
+from appliance.auth.throttle import Throttle, ThrottlePolicy
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.events.retention import RetentionPolicy
@@ -45,6 +47,7 @@ from appliance.pipeline.camera import CaptureTiming
 from appliance.pipeline.runtime import Pipeline
 from appliance.secret import load_or_create_secret
 from appliance.services.auth import AuthService
+from appliance.services.auth_guard import AuthGuard
 from appliance.services.camera_views import CameraLimits, CameraReporter
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
@@ -149,7 +152,10 @@ def build_services(settings: Settings) -> Services:
         model_specs=tuple(specs),
         jobs=job_service,
         auth=AuthService(
-            settings.data_dir, enabled=settings.auth, login_link_ttl_s=settings.login_link_ttl_s
+            settings.data_dir,
+            enabled=settings.auth,
+            login_link_ttl_s=settings.login_link_ttl_s,
+            guard=_auth_guard(settings, metrics),
         ),
         archive=EventArchive(recording, _retention(settings, cameras)),
         mqtt=_mqtt_bridge(settings, cameras),
@@ -158,6 +164,19 @@ def build_services(settings: Settings) -> Services:
         recording.add_listener(services.mqtt)
     metrics.watch(SceneCollector(services.scene.all))
     return services
+
+
+def _auth_guard(settings: Settings, metrics: Metrics) -> AuthGuard:
+    """Lockouts per client address after failed authentication (README, Throttling)."""
+    policy = ThrottlePolicy(
+        max_failures=settings.auth_max_failures, lockout_s=settings.auth_lockout_s
+    )
+    return AuthGuard(
+        Throttle(policy),
+        TrustedProxies.parse(settings.trusted_proxies),
+        on_failure=metrics.observe_auth_failure,
+        on_lockout=metrics.observe_auth_lockout,
+    )
 
 
 def _mqtt_bridge(settings: Settings, cameras: CameraService) -> MqttBridge | None:
@@ -235,7 +254,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_kb * 1024)
     app.add_middleware(CredentialsMiddleware)  # inside the request context: ids, access log
-    app.add_middleware(RequestContextMiddleware, on_response=services.metrics.observe_request)
+    app.add_middleware(
+        RequestContextMiddleware,
+        on_response=services.metrics.observe_request,
+        client_address=services.auth.guard.client_address,
+    )
     install_error_handlers(app)
     install_docs(app)
     on = settings.auth  # who may call what: README, Authentication

@@ -92,6 +92,13 @@ class TooManyViewersError(OverloadedError):
     code = "too_many_viewers"
 
 
+class TooManyFailuresError(ApplianceError):
+    """This client failed to authenticate too often: refused (429) until `retry_after`
+    passes, before any credential it sends is looked at."""
+
+    code = "too_many_failures"
+
+
 class ModelError(ApplianceError):
     """A model that cannot be loaded or run."""
 

@@ -48,6 +48,13 @@ JOURNAL_FIELDS = {
     "camera": "CAMERA",
     "model": "MODEL",
     "event": "EVENT",
+    # audit lines (auth/audit.py) and the access log
+    "client": "CLIENT_ADDRESS",
+    "token_id": "TOKEN_ID",
+    "user": "USER_NAME",
+    "outcome": "OUTCOME",
+    "reason": "REASON",
+    "target": "TARGET",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from appliance.auth.client_address import parse_networks
 from appliance.mqtt.settings import check_topic_prefix, parse_mqtt_url
 
 ProviderName = Literal["tensorrt", "cuda", "cpu"]
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     login_link_ttl_s: float = Field(
         60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
     )
+    auth_max_failures: int = Field(
+        10, ge=1, le=10_000, description="Failed sign-ins from one address in a minute: locked."
+    )
+    auth_lockout_s: float = Field(
+        30.0, gt=0, le=900, description="First lockout; doubled per repeat, up to 15 minutes."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs, CIDRs) whose X-Forwarded-For names the client.",
+    )
     events_max_gb: float = Field(
         5.0, gt=0, description="Disk the stored events may use; the oldest go first."
     )
@@ -116,13 +127,19 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
 
-    @field_validator("models", "providers", "media_dirs", mode="before")
+    @field_validator("models", "providers", "media_dirs", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         """Lists come from the environment as `a,b,c`, not JSON."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """A typo stops the start with the entry named, rather than trusting nothing."""
+        return [str(network) for network in parse_networks(value)]
 
     @field_validator("mqtt_url")
     @classmethod

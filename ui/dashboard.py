@@ -11,6 +11,7 @@ from nicegui import ui
 from nicegui.storage import Storage
 
 from appliance.auth.login_links import LoginLinkError
+from appliance.errors import TooManyFailuresError
 from appliance.services.container import Services
 from ui import session
 from ui.context import Dashboard
@@ -67,7 +68,7 @@ def register_pages(dash: Dashboard) -> None:
             try:
                 if dash.services.auth.enabled:  # off: nobody needs to sign in
                     session.sign_in_with_link(dash, code)
-            except LoginLinkError as exc:
+            except (LoginLinkError, TooManyFailuresError) as exc:
                 problem = exc.message
             else:
                 return RedirectResponse(safe_next(next), status_code=303)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from nicegui import app, ui
 
+from appliance.auth.audit import Actor
 from appliance.auth.scopes import Scope
 from ui.context import Dashboard
 
@@ -58,8 +59,25 @@ def ensure(dash: Dashboard, scope: Scope) -> bool:
     return False
 
 
+def client_address(dash: Dashboard) -> str:
+    """The browser's address as throttling and audit see it (behind a trusted proxy, the
+    one it forwarded), from the request that loaded this page."""
+    try:
+        request = ui.context.client.request
+    except RuntimeError:  # no page request (a client built outside a page)
+        return "-"
+    return dash.services.auth.guard.client_address(request)
+
+
+def actor(dash: Dashboard) -> Actor:
+    """Who acts, for audit lines. Take it before the action's first await."""
+    signed = current(dash)
+    return Actor(client_address(dash), token_id=signed.token_id if signed else None)
+
+
 def sign_in(dash: Dashboard, token: str) -> Session | None:
-    principal = dash.services.auth.verify(token.strip())
+    """TooManyFailuresError while this browser's address is locked out."""
+    principal = dash.services.auth.sign_in(token, client_address(dash))
     if principal is None:
         return None
     app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
@@ -68,8 +86,9 @@ def sign_in(dash: Dashboard, token: str) -> Session | None:
 
 def sign_in_with_link(dash: Dashboard, code: str) -> Session:
     """Redeem a one-time sign-in code (`appliance open`'s link) exactly as a pasted token
-    signs in; LoginLinkError says why a code is refused (used, expired, unknown)."""
-    principal = dash.services.auth.redeem_login_link(code)
+    signs in; LoginLinkError says why a code is refused (used, expired, unknown),
+    TooManyFailuresError that this address is locked out."""
+    principal = dash.services.auth.redeem_login_link(code, client_address(dash))
     app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
     return Session(principal.token_id, principal.name, principal.scope)
 

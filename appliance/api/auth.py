@@ -3,9 +3,10 @@
 Each router is included with one `Access` (app.py); it reads `Authorization: Bearer <token>`
 (WebSockets may send `?access_token=`, moved into that header by api/credentials.py) or,
 for read access, a signed URL (`?exp=…&sig=…`, see AuthService.sign). Without a valid
-credential: 401 with `WWW-Authenticate: Bearer`; with too small a scope: 403. On a WebSocket
-both are sent before the handshake is accepted, as an HTTP response with the same error body
-(ASGI's WebSocket denial response; uvicorn supports it).
+credential: 401 with `WWW-Authenticate: Bearer`; with too small a scope: 403. A client locked
+out after failing too often (services/auth_guard.py) gets 429 before any credential is read.
+On a WebSocket all are sent before the handshake is accepted, as an HTTP response with the
+same error body (ASGI's WebSocket denial response; uvicorn supports it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from starlette.requests import HTTPConnection
 
 from appliance.api.schemas import ErrorBody
 from appliance.auth.scopes import SIGNED_URL, Principal, Scope
+from appliance.auth.signing import Signature
+from appliance.auth.tokens import token_id_of
 from appliance.services.container import Services
 
 ScopeRule = Callable[[HTTPConnection], "Scope | None"]  # None: open to anyone
@@ -28,6 +31,10 @@ ScopeRule = Callable[[HTTPConnection], "Scope | None"]  # None: open to anyone
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid token (or signed URL) was sent"},
     403: {"model": ErrorBody, "description": "The token's scope is too small for this"},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many failed authentications from this client (Retry-After)",
+    },
 }
 _READS = frozenset({"GET", "HEAD"})
 
@@ -57,18 +64,25 @@ class Access(SecurityBase):
 
 
 def authenticate(connection: HTTPConnection, services: Services) -> Principal:
-    """The caller's principal: a bearer token, else a signed URL for this very path."""
-    auth = services.auth
+    """The caller's principal: a bearer token, else a signed URL for this very path. A
+    locked-out client is refused first; a credential sent and refused counts against it."""
+    auth, guard, path = services.auth, services.auth.guard, connection.url.path
+    key = (guard.client_address(connection),)
+    guard.check(key)  # TooManyFailuresError: 429, nothing below is looked at
     header = connection.headers.get("authorization")
     if header is not None:
         kind, _, token = header.partition(" ")
         principal = auth.verify(token) if kind.lower() == "bearer" else None
         if principal is None:
+            guard.failed(key, "bad_token", token_id=token_id_of(token), path=path)
             raise _unauthorized("the bearer token is invalid or revoked")
         return principal
     if "sig" in connection.query_params:
-        if auth.check_signature(connection.url.path, connection.query_params):
+        signature = auth.signature(path, connection.query_params)
+        if signature is Signature.VALID:
             return SIGNED_URL
+        if signature is Signature.INVALID:  # an expired one of ours is no guess
+            guard.failed(key, "bad_signature", path=path)
         raise _unauthorized("the signed URL is invalid or expired")
     raise _unauthorized("send Authorization: Bearer <token>")
 

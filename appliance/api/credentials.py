@@ -7,7 +7,9 @@
 - A request that may carry a body (anything but GET/HEAD/OPTIONS) under /v1 or /v2 needs a
   valid bearer token before its body is read: an anonymous client cannot make the server
   buffer or parse anything, and gets 401, not a 422 about its JSON. Scopes are checked later,
-  by the routers' `Access` dependencies (api/auth.py), which also cover reads.
+  by the routers' `Access` dependencies (api/auth.py), which also cover reads. A client
+  locked out for failing too often (services/auth_guard.py) gets 429 before its token is
+  looked at; a bad token counts as one more failure.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from appliance.api.errors import error_response
+from appliance.api.errors import appliance_error_response, error_response
+from appliance.auth.tokens import token_id_of
+from appliance.errors import TooManyFailuresError
 from appliance.services.container import Services
 
 QUERY_TOKEN = "access_token"
@@ -32,15 +37,21 @@ class CredentialsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and QUERY_TOKEN.encode() in scope["query_string"]:
             scope = _token_moved_to_header(scope)
-        elif scope["type"] == "http" and _gated(scope) and not _has_valid_token(scope):
-            response = error_response(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <token>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)
-            return
+        elif scope["type"] == "http" and _gated(scope):
+            try:
+                valid = _has_valid_token(scope)
+            except TooManyFailuresError as exc:
+                await appliance_error_response(exc)(scope, receive, send)
+                return
+            if not valid:
+                response = error_response(
+                    401,
+                    "unauthorized",
+                    "send Authorization: Bearer <token>",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -54,9 +65,20 @@ def _gated(scope: Scope) -> bool:
 
 
 def _has_valid_token(scope: Scope) -> bool:
-    kind, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    """TooManyFailuresError first when the client is locked out; a token sent and refused
+    is a failure (none sent is not: that is no guess)."""
     services: Services = scope["app"].state.services
-    return kind.lower() == "bearer" and services.auth.verify(token) is not None
+    guard = services.auth.guard
+    key = (guard.client_address(HTTPConnection(scope)),)
+    guard.check(key)
+    header = Headers(scope=scope).get("authorization")
+    if header is None:
+        return False
+    kind, _, token = header.partition(" ")
+    if kind.lower() == "bearer" and services.auth.verify(token) is not None:
+        return True
+    guard.failed(key, "bad_token", token_id=token_id_of(token), path=scope["path"])
+    return False
 
 
 def _token_moved_to_header(scope: Scope) -> Scope:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from appliance.auth.audit import Actor
 from appliance.auth.scopes import Principal
 from appliance.errors import NotReadyError
 from appliance.services.auth import AuthService
@@ -101,3 +102,13 @@ def get_principal(connection: HTTPConnection) -> Principal | None:
 
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+
+
+def get_actor(connection: HTTPConnection, services: ServicesDep) -> Actor:
+    """Who acts, for audit lines: the client address and the token's id (None: auth off)."""
+    principal = get_principal(connection)
+    token_id = principal.token_id if principal is not None else None
+    return Actor(client=services.auth.guard.client_address(connection), token_id=token_id)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request, WebSocket
@@ -24,6 +25,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
     (errors.InvalidInputError, 422),
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
+    (errors.TooManyFailuresError, 429),
     (errors.NotReadyError, 503),
     (errors.OverloadedError, 503),
     (errors.InferenceError, 500),
@@ -56,10 +58,15 @@ async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("{} unavailable: {}", request.url.path, exc.message)
     elif status >= 500:
         logger.opt(exception=exc).error("{} failed: {}", request.url.path, exc.message)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    return appliance_error_response(exc)
+
+
+def appliance_error_response(exc: errors.ApplianceError) -> JSONResponse:
+    """The response for one of our errors (also for middleware, outside the handlers)."""
+    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
     if isinstance(exc, errors.RangeNotSatisfiableError):
         headers = {"Content-Range": f"bytes */{exc.size}"}
-    return error_response(status, exc.code, exc.message, headers=headers)
+    return error_response(status_for(exc), exc.code, exc.message, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from loguru import logger
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.api.context import REQUEST_ID
@@ -40,12 +41,23 @@ def server_timing(stages: dict[str, float], total_ms: float) -> str:
 
 
 ResponseObserver = Callable[[str, str, int, float], None]  # method, route template, status, s
+ClientAddress = Callable[[HTTPConnection], str]  # AuthGuard.client_address
+
+
+def _peer(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client is not None else "-"
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        on_response: ResponseObserver | None = None,
+        client_address: ClientAddress = _peer,
+    ) -> None:
         self.app = app
         self._on_response = on_response
+        self._client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -87,17 +99,19 @@ class RequestContextMiddleware:
                     response = error_response(500, "internal_error", "internal server error")
                     await response(scope, receive, send_with_headers)
                 finally:
-                    _access_log(scope, status, start)
+                    _access_log(scope, self._client_address(HTTPConnection(scope)), status, start)
         finally:
             REQUEST_ID.reset(token)
 
 
-def _access_log(scope: Scope, status: int | str, start: float) -> None:
-    client = scope.get("client") or ("-", 0)
+def _access_log(scope: Scope, client: str, status: int | str, start: float) -> None:
+    """`client` is the address throttling and audit use; the peer's own is added when a
+    trusted proxy forwarded the request."""
+    peer, port = scope.get("client") or ("-", 0)
+    who = f"{peer}:{port}" if client == peer else f"{client} via {peer}:{port}"
     query = redact(scope.get("query_string", b"").decode("latin-1"))  # ?access_token=, sig=
     path = scope["path"] + (f"?{query}" if query else "")
-    logger.bind(event="access", status=status).info(
-        '{}:{} "{} {}" {} {:.1f}ms',
-        client[0], client[1], scope.get("method", "WS"), path, status,
-        (time.perf_counter() - start) * 1000,
+    logger.bind(event="access", status=status, client=client).info(
+        '{} "{} {}" {} {:.1f}ms',
+        who, scope.get("method", "WS"), path, status, (time.perf_counter() - start) * 1000,
     )  # fmt: skip

@@ -14,9 +14,16 @@ import hmac
 import math
 import time
 from collections.abc import Callable, Mapping
+from enum import Enum
 from urllib.parse import urlencode
 
 MAX_TTL_S = 24 * 3600.0  # a leaked URL stays useful for a day at most
+
+
+class Signature(Enum):
+    VALID = "valid"
+    EXPIRED = "expired"  # made by us, too late: a page left open, not a guess
+    INVALID = "invalid"  # missing, malformed or not ours
 
 
 class UrlSigner:
@@ -39,10 +46,16 @@ class UrlSigner:
 
     def check(self, path: str, query: Mapping[str, str]) -> bool:
         """Whether `query` holds an unexpired signature made for `path` (the path alone)."""
+        return self.verify(path, query) is Signature.VALID
+
+    def verify(self, path: str, query: Mapping[str, str]) -> Signature:
         exp, sig = query.get("exp", ""), query.get("sig", "")
-        if not exp.isdigit() or not sig or int(exp) < self._clock():
-            return False
-        return hmac.compare_digest(self._mac(path, int(exp)), sig)
+        # ASCII only: int() reads other digits and compare_digest refuses non-ASCII text
+        if not (exp.isascii() and exp.isdigit() and len(exp) <= 12 and sig.isascii() and sig):
+            return Signature.INVALID
+        if not hmac.compare_digest(self._mac(path, int(exp)), sig):
+            return Signature.INVALID
+        return Signature.VALID if int(exp) >= self._clock() else Signature.EXPIRED
 
     def _mac(self, path: str, exp: int) -> str:
         digest = hmac.new(self._key(), f"{path}\n{exp}".encode(), hashlib.sha256).digest()

@@ -7,7 +7,12 @@ auth.sign(path, ttl_s=60) -> str      path?exp=…&sig=… for <img src> (read a
 auth.check_signature(path, query)     whether such a URL is valid for this path now
 auth.create(name, scope) / list() / revoke(token_id)
 auth.login_link(principal)            a one-time sign-in code for that principal's token
-auth.redeem_login_link(code)          -> Principal, once; LoginLinkError when used/expired
+auth.redeem_login_link(code, client)  -> Principal, once; LoginLinkError when used/expired
+auth.sign_in(token, client)           a token pasted on the dashboard's login page
+auth.guard                            failed attempts: lockouts (429), audit, recent failures
+
+The two sign-in methods raise TooManyFailuresError while `client` is locked out, before the
+credential is looked at, and report a refused one to the guard.
 """
 
 from __future__ import annotations
@@ -21,21 +26,28 @@ from loguru import logger
 from appliance.auth.initial import INITIAL_TOKEN_FILE, ensure_initial_admin, revoke
 from appliance.auth.login_links import TTL_S, LoginCode, LoginLinkError, LoginLinks
 from appliance.auth.scopes import Principal, Scope
-from appliance.auth.signing import UrlSigner
-from appliance.auth.tokens import TOKENS_FILE, IssuedToken, TokenInfo, TokenStore
+from appliance.auth.signing import Signature, UrlSigner
+from appliance.auth.tokens import TOKENS_FILE, IssuedToken, TokenInfo, TokenStore, token_id_of
 from appliance.errors import ConflictError
 from appliance.secret import load_or_create_secret
+from appliance.services.auth_guard import AuthGuard
 
 URL_SECRET_FILE = "urls.secret"
 
 
 class AuthService:
     def __init__(
-        self, data_dir: Path | None, *, enabled: bool = True, login_link_ttl_s: float = TTL_S
+        self,
+        data_dir: Path | None,
+        *,
+        enabled: bool = True,
+        login_link_ttl_s: float = TTL_S,
+        guard: AuthGuard | None = None,
     ) -> None:
         """`data_dir` None: no token store at all (hand-built services in tests), so every
         token is refused and URLs are signed with a key that lives as long as the process."""
         self.enabled = enabled
+        self.guard = guard if guard is not None else AuthGuard()
         self._data_dir = data_dir
         self._tokens = TokenStore(data_dir / TOKENS_FILE) if data_dir is not None else None
         self._key: bytes | None = None
@@ -86,6 +98,19 @@ class AuthService:
     def check_signature(self, path: str, query: Mapping[str, str]) -> bool:
         return self._signer.check(path, query)
 
+    def signature(self, path: str, query: Mapping[str, str]) -> Signature:
+        """Valid, expired (ours, too late: not a guess) or invalid."""
+        return self._signer.verify(path, query)
+
+    def sign_in(self, token: str, client: str) -> Principal | None:
+        """A token pasted on the dashboard's login page by `client` (an address)."""
+        key = (client,)
+        self.guard.check(key)
+        principal = self.verify(token.strip())
+        if principal is None:
+            self.guard.failed(key, "bad_token", token_id=token_id_of(token), path="/login")
+        return principal
+
     # -- one-time sign-in links (README, Authentication) ----------------------------------
 
     def login_link(self, principal: Principal | None) -> LoginCode:
@@ -96,12 +121,18 @@ class AuthService:
             raise ConflictError("only a bearer token can ask for a sign-in link")
         return self._links.issue(principal.token_id)
 
-    def redeem_login_link(self, code: str) -> Principal:
+    def redeem_login_link(self, code: str, client: str) -> Principal:
         """Who the code signs in as; LoginLinkError if it is unknown, used, expired, or its
         token was revoked since."""
-        info = self._token(self._links.redeem(code))
-        if info is None:
-            raise LoginLinkError("the token this sign-in link was made for has been revoked")
+        key = (client,)
+        self.guard.check(key)
+        try:
+            info = self._token(self._links.redeem(code))
+            if info is None:
+                raise LoginLinkError("the token this sign-in link was made for has been revoked")
+        except LoginLinkError:
+            self.guard.failed(key, "bad_code", path="/login")
+            raise
         return Principal(token_id=info.id, name=info.name, scope=info.scope)
 
     def _token(self, token_id: str) -> TokenInfo | None:

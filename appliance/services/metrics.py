@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from appliance.domain import CameraState, DetectionResult
+from appliance.services.auth_guard import REASONS as AUTH_FAILURE_REASONS
 from appliance.services.camera_views import GateView
 from appliance.services.cameras import CameraView
 from appliance.services.job_state import Job, JobState
@@ -98,6 +99,26 @@ class Metrics:
             registry=self.registry,
             buckets=BUILD_BUCKETS,
         )
+
+        self.auth_failures = Counter(
+            "appliance_auth_failures_total",
+            "Failed authentications by reason; locked_out: refused unchecked during a lockout.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in AUTH_FAILURE_REASONS:  # at 0 from the start: rate() sees the first one
+            self.auth_failures.labels(reason)
+        self.auth_lockouts = Counter(
+            "appliance_auth_lockouts_total",
+            "Lockouts started after too many failed authentications from one client.",
+            registry=self.registry,
+        )
+
+    def observe_auth_failure(self, reason: str) -> None:
+        self.auth_failures.labels(reason).inc()
+
+    def observe_auth_lockout(self) -> None:
+        self.auth_lockouts.inc()
 
     def observe_job(self, job: Job) -> None:
         """A job finished: count it; a real build's time goes in the histogram."""

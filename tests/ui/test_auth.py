@@ -4,6 +4,7 @@ revoked, signed picture URLs, and controls that follow the token's scope."""
 from __future__ import annotations
 
 import pytest
+from loguru import logger
 from nicegui import ui
 from ui_harness import Dashboard, until
 
@@ -110,6 +111,10 @@ def test_after_login_only_local_paths(target, expected):
     assert safe_next(target) == expected
 
 
+def _bearer(dashboard: Dashboard) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_admin_token(dashboard)}"}
+
+
 async def _link(dashboard: Dashboard, token: str) -> str:
     made = await dashboard.http.post(
         "/v1/auth/login-links", headers={"Authorization": f"Bearer {token}"}
@@ -140,3 +145,64 @@ async def test_a_used_sign_in_link_is_refused(dashboard: Dashboard):
     await dashboard.user.should_see("used already", marker="link-refused")
     await dashboard.user.should_see(marker="token")  # a token can still be pasted
     assert (await dashboard.http.get("/")).status_code == 303
+
+
+async def _paste(dashboard: Dashboard, token: str) -> None:
+    user = dashboard.user
+    await user.open("/login")
+    user.find(marker="token").type(token)
+    user.find(marker="sign-in").click()
+
+
+async def test_admins_see_recent_failed_sign_ins_on_the_health_page(dashboard: Dashboard):
+    await _paste(dashboard, "apl_0badc0de_" + "x" * 43)  # a guess at token 0badc0de
+    await until(lambda: dashboard.user.notify.contains("not valid"))
+    link = await _link(dashboard, _admin_token(dashboard))
+    await dashboard.user.open(link)
+    await dashboard.user.should_see(marker="tile-demo", retries=50)
+    dashboard.user.find(marker="sign-out").click()
+    await dashboard.user.open(link)  # used already: a failed sign-in too
+    await _sign_in(dashboard, _admin_token(dashboard), then="/health")
+    await dashboard.user.should_see(marker="failed-sign-ins")
+    for text in ("wrong token", "token 0badc0de", "bad sign-in link", "127.0.0.1"):
+        await dashboard.user.should_see(text, marker="failed-sign-in")
+    dashboard.user.find(marker="sign-out").click()
+    viewer = dashboard.services.auth.create("wall screen", "viewer")
+    await _sign_in(dashboard, viewer.token, then="/health")
+    await dashboard.user.should_see(marker="warnings")
+    await dashboard.user.should_not_see(marker="failed-sign-ins")  # admins only
+
+
+async def test_pasted_tokens_are_throttled_like_the_api(dashboard: Dashboard):
+    link = await _link(dashboard, _admin_token(dashboard))  # a good link, asked for first
+    for _ in range(10):
+        await _paste(dashboard, "apl_nope_nope")
+    asked = await dashboard.http.post("/v1/auth/login-links", headers=_bearer(dashboard))
+    assert asked.status_code == 429  # the API too: the same address (the test client's)
+    await _paste(dashboard, _admin_token(dashboard))  # the right one, refused unread
+    await until(lambda: dashboard.user.notify.contains("too many failed sign-ins"))
+    assert (await dashboard.http.get("/")).status_code == 303
+    await dashboard.user.open(link)
+    await dashboard.user.should_see("Too many failed sign-ins", marker="link-refused")
+    assert (await dashboard.http.get("/")).status_code == 303
+
+
+async def test_dashboard_actions_are_audited_with_who_and_from_where(dashboard: Dashboard):
+    records: list[dict] = []
+    sink = logger.add(
+        lambda message: records.append(message.record["extra"]),
+        filter=lambda record: record["extra"].get("audit") is True,
+        level="INFO",
+    )
+    try:
+        await _sign_in(dashboard, _admin_token(dashboard), then="/cameras")
+        await dashboard.user.should_see(marker="camera-row-demo", retries=50)
+        dashboard.user.find(marker="delete-demo").click()
+        dashboard.user.find(marker="confirm-remove").click()
+        await until(lambda: any(r["event"] == "camera.remove" for r in records))
+    finally:
+        logger.remove(sink)
+    (removed,) = [r for r in records if r["event"] == "camera.remove"]
+    admin_id = _admin_token(dashboard).split("_")[1]
+    assert removed["outcome"] == "ok" and removed["target"] == "demo"
+    assert removed["client"] == "127.0.0.1" and removed["token_id"] == admin_id

@@ -10,9 +10,11 @@ from typing import Any
 
 from nicegui import ui
 
+from appliance.auth.audit import Actor, audited
 from appliance.config import CameraConfig
 from appliance.services.cameras import CameraView
 from appliance.services.probe import grab_one_frame
+from ui import session
 from ui.components.events_settings import EventsSettings
 from ui.context import Dashboard
 from ui.feedback import run_action
@@ -114,7 +116,7 @@ class CameraForm:
         cameras = self._dash.services.cameras
         values = self._values()
         if self._existing is None:
-            work = _create(cameras, values)
+            work = _create(cameras, values, session.actor(self._dash))
             ok, _ = await run_action(work, busy="Adding camera", done=f"Added {values['name']}")
         else:
             work = cameras.update(self._existing.config.id, values)
@@ -126,11 +128,12 @@ class CameraForm:
                 await result
 
 
-async def _create(cameras, values: dict[str, Any]) -> CameraView:
+async def _create(cameras, values: dict[str, Any], actor: Actor) -> CameraView:
     taken = {view.config.id for view in cameras.list()}
     camera_id, n = slug(values["name"] or "camera"), 2
     base = camera_id
     while camera_id in taken:
         camera_id, n = f"{base}-{n}", n + 1
-    config = CameraConfig(id=camera_id, **values)  # ValidationError: shown field by field
-    return await cameras.create(config)
+    with audited("camera.add", actor, target=camera_id):
+        config = CameraConfig(id=camera_id, **values)  # ValidationError: shown field by field
+        return await cameras.create(config)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from nicegui import ui
 
+from appliance.auth.audit import Actor, audited_call
 from appliance.services.jobs import JobService
 from ui.feedback import run_action
 
@@ -23,20 +24,21 @@ BUILDS = {  # kind -> (menu text, precision)
 }
 
 
-async def submit_build(jobs: JobService, model: str, kind: str) -> None:
+async def submit_build(jobs: JobService, model: str, kind: str, actor: Actor) -> None:
     """Queue a build; the panel shows it from then on."""
     text, precision = BUILDS[kind]
-
-    async def submit():
-        return await asyncio.to_thread(jobs.submit, model, kind, precision)
-
-    await run_action(submit(), busy=f"Queuing: {text}", done=f"Build of {model} queued")
+    submit = asyncio.to_thread(jobs.submit, model, kind, precision)
+    work = audited_call("job.submit", actor, submit, target=model, kind=kind)
+    await run_action(work, busy=f"Queuing: {text}", done=f"Build of {model} queued")
 
 
 class JobsPanel:
-    def __init__(self, jobs: JobService, may_cancel: Callable[[], bool]) -> None:
+    def __init__(
+        self, jobs: JobService, may_cancel: Callable[[], bool], actor: Callable[[], Actor]
+    ) -> None:
         self._jobs = jobs
         self._may_cancel = may_cancel  # asked (and may say why not) at each click
+        self._actor = actor  # who clicked, for the audit line
         self._shown: list[tuple] = []
         with ui.card().classes("w-full").mark("jobs"):
             ui.label("Engine builds").classes("font-medium")
@@ -78,9 +80,7 @@ class JobsPanel:
     async def _cancel(self, job_id: str) -> None:
         if not self._may_cancel():
             return
-
-        async def cancel():
-            return await asyncio.to_thread(self._jobs.cancel, job_id)
-
-        await run_action(cancel(), busy="Cancelling", done="Cancel requested")
+        cancel = asyncio.to_thread(self._jobs.cancel, job_id)
+        work = audited_call("job.cancel", self._actor(), cancel, target=job_id)
+        await run_action(work, busy="Cancelling", done="Cancel requested")
         self.update()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from appliance.auth.audit import audited_call
 from appliance.auth.scopes import Scope
 from appliance.services.cameras import CameraView
 from ui import formatting, session
@@ -84,9 +85,9 @@ def _camera_row(dash: Dashboard, view: CameraView, refresh, dialogs: ui.element)
         async def remove() -> None:
             if not session.ensure(dash, Scope.OPERATOR):
                 return
-            ok, _ = await run_action(
-                cameras.delete(config.id), busy="Removing", done=f"Removed {config.name}"
-            )
+            removing = cameras.delete(config.id)
+            work = audited_call("camera.remove", session.actor(dash), removing, target=config.id)
+            ok, _ = await run_action(work, busy="Removing", done=f"Removed {config.name}")
             if ok:
                 refresh()
 

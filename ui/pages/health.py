@@ -1,5 +1,6 @@
-"""Health: CPU per core, memory, GPU, temperatures, power and fan as live charts, and the
-warnings that explain slow inference (throttling, heat, a low-power mode)."""
+"""Health: CPU per core, memory, GPU, temperatures, power and fan as live charts, the
+warnings that explain slow inference (throttling, heat, a low-power mode) and, for admins,
+recent failed sign-ins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from nicegui import ui
 
-from ui import formatting
+from appliance.auth.scopes import Scope
+from ui import formatting, session
+from ui.components.failed_sign_ins import FailedSignIns
 from ui.components.timeseries import TimeSeriesChart, collect
 from ui.context import Dashboard
 from ui.layout import page_frame
@@ -30,6 +33,8 @@ def health_page(dash: Dashboard) -> None:
                 "power": TimeSeriesChart("Power", "W"),
                 "fan": TimeSeriesChart("Fan", "%", y_max=100),
             }
+        admin = dash.services.auth.enabled and session.can(dash, Scope.ADMIN)
+        failures = FailedSignIns(dash.services.auth.guard) if admin else None
 
         def refresh() -> None:
             samples = telemetry.history(WINDOW_S, MAX_POINTS)
@@ -41,6 +46,8 @@ def health_page(dash: Dashboard) -> None:
             charts["fan"].show(collect(samples, lambda s: {"fan": s.fan_percent}))
             _show_warnings(warnings, telemetry.warnings())
             _show_summary(summary, telemetry.snapshot(), mqtt_text(dash))
+            if failures is not None:
+                failures.update()
 
         refresh()
         ui.timer(2.0, refresh)

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from nicegui import ui
 
+from appliance.errors import TooManyFailuresError
 from ui import session
 from ui.context import Dashboard
 
@@ -41,7 +42,11 @@ def login_page(dash: Dashboard, next_path: str | None, problem: str | None = Non
             ).classes("text-xs text-gray-500")
 
             def submit() -> None:
-                signed = session.sign_in(dash, token.value or "")
+                try:
+                    signed = session.sign_in(dash, token.value or "")
+                except TooManyFailuresError as exc:
+                    ui.notify(exc.message, type="negative")
+                    return
                 if signed is None:
                     ui.notify("That token is not valid (or was revoked)", type="negative")
                     return

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nicegui import events, run, ui
 
+from appliance.auth.audit import audited_call
 from appliance.auth.scopes import Scope
 from appliance.services.models import ModelView
 from ui import formatting, session
@@ -38,7 +39,11 @@ async def models_page(dash: Dashboard) -> None:
 
         _upload_card(dash, model_list.refresh, dialogs)
         await model_list()
-        JobsPanel(dash.services.jobs, may_cancel=lambda: session.ensure(dash, Scope.ADMIN))
+        JobsPanel(
+            dash.services.jobs,
+            may_cancel=lambda: session.ensure(dash, Scope.ADMIN),
+            actor=lambda: session.actor(dash),
+        )
 
 
 def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
@@ -58,13 +63,15 @@ def _upload_card(dash: Dashboard, refresh, dialogs: ui.element) -> None:
                     upload.reset()
                     return
                 chosen = (name.value or "").strip() or model_name_from(event.file.name)
+                actor = session.actor(dash)
                 folder = Path(dash.upload_dir)
                 await run.io_bound(folder.mkdir, parents=True, exist_ok=True)
                 staged = folder / f"{uuid.uuid4().hex}{Path(event.file.name).suffix.lower()}"
                 try:
                     await event.file.save(staged)
+                    upload_it = dash.services.models.upload(chosen, staged)
                     ok, view = await run_action(
-                        dash.services.models.upload(chosen, staged),
+                        audited_call("model.upload", actor, upload_it, target=chosen),
                         busy=f"Validating {chosen}…",
                         done=f"{chosen} added",
                     )
@@ -142,7 +149,7 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
 def _build_menu(dash: Dashboard, model: str) -> ui.button:
     async def build(kind: str) -> None:
         if session.ensure(dash, Scope.ADMIN):
-            await submit_build(dash.services.jobs, model, kind)
+            await submit_build(dash.services.jobs, model, kind, session.actor(dash))
 
     button = ui.button("Build", icon="construction").props("outline").mark(f"build-{model}")
     with button, ui.menu():
@@ -174,8 +181,16 @@ def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) ->
                     ui.notify("Pick at least one camera", type="warning")
                     return
                 dialog.close()
+                swap = dash.services.models.activate(view.meta.name, targets)
+                cameras = ",".join(targets) if targets else "all"
                 ok, report = await run_action(
-                    dash.services.models.activate(view.meta.name, targets),
+                    audited_call(
+                        "model.activate",
+                        session.actor(dash),
+                        swap,
+                        target=view.meta.name,
+                        cameras=cameras,
+                    ),
                     busy=f"Loading and warming {view.meta.name}…",
                 )
                 dialog.delete()
@@ -191,6 +206,8 @@ def _activate(dash: Dashboard, view: ModelView, dialogs: ui.element, refresh) ->
 async def _delete(dash: Dashboard, name: str, refresh) -> None:
     if not session.ensure(dash, Scope.ADMIN):
         return
-    ok, _ = await run_action(dash.services.models.delete(name), busy="Deleting", done="Deleted")
+    deleting = dash.services.models.delete(name)
+    work = audited_call("model.delete", session.actor(dash), deleting, target=name)
+    ok, _ = await run_action(work, busy="Deleting", done="Deleted")
     if ok:
         refresh()

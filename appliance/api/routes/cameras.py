@@ -7,9 +7,10 @@ import re
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from appliance.api.deps import CamerasDep
+from appliance.api.deps import ActorDep, CamerasDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import CameraStatusOut, MotionStatusOut, Percentiles, Schema
+from appliance.auth.audit import audited
 from appliance.config import CAMERA_ID, CameraConfig, EventsConfig, Lines, MotionConfig, Zones
 from appliance.services.cameras import CameraView
 
@@ -79,9 +80,11 @@ async def list_cameras(cameras: CamerasDep) -> CameraList:
 @router.post(
     "", response_model=CameraOut, status_code=201, responses=_ERRORS, summary="Add a camera"
 )
-async def create_camera(body: CameraCreate, cameras: CamerasDep) -> CameraOut:
-    config = CameraConfig(**{**body.model_dump(), "id": body.id or _slug(body.name)})
-    return CameraOut.of(await cameras.create(config))
+async def create_camera(body: CameraCreate, cameras: CamerasDep, actor: ActorDep) -> CameraOut:
+    camera_id = body.id or _slug(body.name)
+    with audited("camera.add", actor, target=camera_id):
+        config = CameraConfig(**{**body.model_dump(), "id": camera_id})
+        return CameraOut.of(await cameras.create(config))
 
 
 @router.get("/{camera_id}", response_model=CameraOut, responses=_ERRORS, summary="One camera")
@@ -98,8 +101,9 @@ async def update_camera(camera_id: str, body: CameraPatch, cameras: CamerasDep) 
 
 
 @router.delete("/{camera_id}", status_code=204, responses=_ERRORS, summary="Remove a camera")
-async def delete_camera(camera_id: str, cameras: CamerasDep) -> Response:
-    await cameras.delete(camera_id)
+async def delete_camera(camera_id: str, cameras: CamerasDep, actor: ActorDep) -> Response:
+    with audited("camera.remove", actor, target=camera_id):
+        await cameras.delete(camera_id)
     return Response(status_code=204)
 
 

@@ -8,9 +8,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from appliance.api.deps import JobsDep
+from appliance.api.deps import ActorDep, JobsDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import Schema
+from appliance.auth.audit import audited
 from appliance.services.job_state import Job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -93,8 +94,11 @@ async def list_jobs(jobs: JobsDep) -> JobList:
     responses=_ERRORS,
     summary="Build an engine for a model in the background",
 )
-async def submit_job(body: JobRequest, jobs: JobsDep, response: Response) -> JobOut:
-    job = jobs.submit(body.model, body.kind, body.precision, body.max_batch)
+async def submit_job(
+    body: JobRequest, jobs: JobsDep, response: Response, actor: ActorDep
+) -> JobOut:
+    with audited("job.submit", actor, target=body.model, kind=body.kind):
+        job = jobs.submit(body.model, body.kind, body.precision, body.max_batch)
     response.headers["Location"] = f"{router.prefix}/{job.id}"
     return JobOut.of(job)
 
@@ -105,12 +109,14 @@ async def get_job(job_id: str, jobs: JobsDep) -> JobOut:
 
 
 @router.delete("/{job_id}", response_model=JobOut, responses=_ERRORS, summary="Cancel a job")
-async def delete_job(job_id: str, jobs: JobsDep) -> JobOut:
+async def delete_job(job_id: str, jobs: JobsDep, actor: ActorDep) -> JobOut:
     """Cancel: a queued job at once, a running build at its next step (`cancel_requested`)."""
-    return JobOut.of(jobs.cancel(job_id))
+    with audited("job.cancel", actor, target=job_id):
+        return JobOut.of(jobs.cancel(job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=_ERRORS, summary="Cancel a job")
-async def cancel_job(job_id: str, jobs: JobsDep) -> JobOut:
+async def cancel_job(job_id: str, jobs: JobsDep, actor: ActorDep) -> JobOut:
     """The same as DELETE /v1/jobs/{id}."""
-    return JobOut.of(jobs.cancel(job_id))
+    with audited("job.cancel", actor, target=job_id):
+        return JobOut.of(jobs.cancel(job_id))

@@ -9,10 +9,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from appliance.api.deps import ModelsDep, ServicesDep
+from appliance.api.deps import ActorDep, ModelsDep, ServicesDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import Schema
 from appliance.api.uploads import read_model_upload
+from appliance.auth.audit import audited
 from appliance.services.models import ModelView, SwapReport
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -125,12 +126,15 @@ async def list_models(models: ModelsDep) -> ModelList:
     },
     summary="Upload an ONNX model: validated and benchmarked before it is kept",
 )
-async def upload_model(request: Request, models: ModelsDep, services: ServicesDep) -> ModelOut:
+async def upload_model(
+    request: Request, models: ModelsDep, services: ServicesDep, actor: ActorDep
+) -> ModelOut:
     folder = models.repository.root / ".uploads"
     limit = services.uploads.max_model_bytes
     name, staged = await read_model_upload(request, limit=limit, folder=folder)
     try:
-        return ModelOut.of(await models.upload(name, staged))
+        with audited("model.upload", actor, target=name):
+            return ModelOut.of(await models.upload(name, staged))
     finally:
         await to_thread.run_sync(Path.unlink, staged, True)
 
@@ -141,8 +145,9 @@ async def get_model(name: str, models: ModelsDep) -> ModelOut:
 
 
 @router.delete("/{name}", status_code=204, responses=_ERRORS, summary="Delete an unused model")
-async def delete_model(name: str, models: ModelsDep) -> Response:
-    await models.delete(name)
+async def delete_model(name: str, models: ModelsDep, actor: ActorDep) -> Response:
+    with audited("model.delete", actor, target=name):
+        await models.delete(name)
     return Response(status_code=204)
 
 
@@ -153,7 +158,12 @@ async def delete_model(name: str, models: ModelsDep) -> Response:
     summary="Switch cameras (or everything) to this model, blue/green",
 )
 async def activate_model(
-    name: str, models: ModelsDep, body: Activation | None = None
+    name: str, models: ModelsDep, actor: ActorDep, body: Activation | None = None
 ) -> SwapReportOut:
     cameras = body.cameras if body is not None and body.cameras else None
-    return SwapReportOut.of(await models.activate(name, cameras))
+    with audited("model.activate", actor, target=name, cameras=_listed(cameras)):
+        return SwapReportOut.of(await models.activate(name, cameras))
+
+
+def _listed(cameras: list[str] | None) -> str:
+    return ",".join(cameras) if cameras else "all"

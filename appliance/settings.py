@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     login_link_ttl_s: float = Field(
         60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
     )
+    session_ttl_s: float = Field(
+        12 * 3600.0,
+        gt=0,
+        le=30 * 86400,
+        description="How long a dashboard sign-in lasts, from signing in (fixed, not sliding).",
+    )
     events_max_gb: float = Field(
         5.0, gt=0, description="Disk the stored events may use; the oldest go first."
     )

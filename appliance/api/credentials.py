@@ -5,9 +5,10 @@
   fields). Plain HTTP keeps its query as sent: there a token belongs in the header, and
   `<img>` tags use signed URLs.
 - A request that may carry a body (anything but GET/HEAD/OPTIONS) under /v1 or /v2 needs a
-  valid bearer token before its body is read: an anonymous client cannot make the server
-  buffer or parse anything, and gets 401, not a 422 about its JSON. Scopes are checked later,
-  by the routers' `Access` dependencies (api/auth.py), which also cover reads.
+  valid bearer token (or the dashboard's session cookie with its header) before its body is
+  read: an anonymous client cannot make the server buffer or parse anything, and gets 401,
+  not a 422 about its JSON. Scopes are checked later, by the routers' `Access` dependencies
+  (api/auth.py), which also cover reads.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from appliance.api.auth import dashboard_session
 from appliance.api.errors import error_response
 from appliance.services.container import Services
 
@@ -56,7 +59,9 @@ def _gated(scope: Scope) -> bool:
 def _has_valid_token(scope: Scope) -> bool:
     kind, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
     services: Services = scope["app"].state.services
-    return kind.lower() == "bearer" and services.auth.verify(token) is not None
+    if kind.lower() == "bearer":
+        return services.auth.verify(token) is not None
+    return dashboard_session(HTTPConnection(scope), services.auth) is not None
 
 
 def _token_moved_to_header(scope: Scope) -> Scope:

@@ -108,7 +108,7 @@ def test_the_first_admin_chooses_a_password_then_reaches_live(
     browser.get(service.url + "/")
     wait_for(lambda: on_live_page(browser), what="the Live page")
     browser.get(service.url + "/users")  # an admin: the Users page lists everyone
-    wait_for(lambda: said(browser, "walt"), what="the Users page")
+    wait_for(lambda: said(browser, "admin"), what="the Users page")
     screenshot(browser, tmp_path, "users")
 
 

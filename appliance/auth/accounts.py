@@ -10,14 +10,20 @@ Hashing blocks for tens of milliseconds: call these off the event loop.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from pathlib import Path
 
 from appliance.auth.files import write_private
 from appliance.auth.passwords import check_strength, hash_password, verify_password
 from appliance.auth.scopes import Scope
-from appliance.auth.users import USERS_FILE, UserInfo, UserStore, parse_role, valid_name
+from appliance.auth.users import (
+    USERS_FILE,
+    UserInfo,
+    UserStore,
+    new_epoch,
+    parse_role,
+    valid_name,
+)
 
 INITIAL_PASSWORD_FILE = "admin.password"
 INITIAL_USER = "admin"
@@ -38,13 +44,10 @@ class Accounts:
         return record.info if record is not None else None
 
     def current(self, name: str) -> tuple[UserInfo, str] | None:
-        """The user and its stamp, which changes when the password or the role does: a
-        session remembers the stamp and ends when it no longer matches. None: no such user."""
+        """The user and its epoch, which is new with every password or role: a session
+        remembers the epoch and ends when it no longer matches. None: no such user."""
         record = self.store.get(name)
-        if record is None:
-            return None
-        seed = f"{record.password_hash}\n{record.info.role.label}"
-        return record.info, hashlib.sha256(seed.encode()).hexdigest()[:32]
+        return (record.info, record.epoch) if record is not None else None
 
     def check_password(self, name: str, password: str) -> UserInfo | None:
         """The user when `password` is theirs; None for a wrong password and an unknown name
@@ -68,11 +71,13 @@ class Accounts:
         self._forget_initial(info.name)
         return info
 
-    def change_password(self, name: str, password: str, must_change: bool = False) -> UserInfo:
-        """A new password; `must_change` asks for another at the next sign-in (an admin
-        resetting someone else's)."""
+    def change_password(
+        self, name: str, password: str, must_change: bool = False, epoch: str | None = None
+    ) -> UserInfo:
+        """A new password (and epoch: the user's sessions end); `must_change` asks for
+        another at the next sign-in (an admin resetting someone else's)."""
         hashed = hash_password(check_strength(password))
-        info = self.store.set_password(name, hashed, must_change)
+        info = self.store.set_password(name, hashed, must_change, epoch or new_epoch())
         self._forget_initial(info.name)
         return info
 

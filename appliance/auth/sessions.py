@@ -1,5 +1,5 @@
 """Dashboard sessions: a random id in an HttpOnly, SameSite=Strict cookie, and on the server
-what it stands for (a user or a token), until when, and the user's stamp (auth/accounts.py)
+what it stands for (a user or a token), until when, and the user's epoch (auth/users.py)
 when it was opened, so that a new password or role ends it.
 
 Kept in this process's memory only (a restart signs everyone out), by the id's SHA-256: a
@@ -30,7 +30,7 @@ MAX_SESSIONS = 1024  # the oldest goes first beyond this: a bound on memory
 @dataclass(frozen=True)
 class Session:
     subject: str  # a token's id, or "user:<name>"
-    stamp: str  # the user's stamp when signed in ("" for a token)
+    epochs: tuple[str, ...]  # the user's epoch when signed in (two while it changes its own)
     expires_at: float  # unix seconds
 
 
@@ -72,10 +72,10 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}  # by the id's digest, oldest first
         self._lock = threading.Lock()
 
-    def open(self, subject: str, stamp: str = "") -> IssuedSession:
+    def open(self, subject: str, epoch: str = "") -> IssuedSession:
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
-        session = Session(subject, stamp, now + self.ttl_s)
+        session = Session(subject, (epoch,), now + self.ttl_s)
         with self._lock:
             self._forget_expired(now)
             while len(self._sessions) >= self._max:
@@ -93,12 +93,13 @@ class SessionStore:
                 return None
             return session
 
-    def restamp(self, session_id: str, stamp: str) -> None:
-        """Keep a session going after its own user changed the password it signed in with."""
+    def set_epochs(self, session_id: str, *epochs: str) -> None:
+        """Keep a session going while (then after) its own user changes its password: it
+        takes the new epoch beside the old one before the change is written, then alone."""
         key = _digest(session_id)
         with self._lock:
             if key in self._sessions:
-                self._sessions[key] = replace(self._sessions[key], stamp=stamp)
+                self._sessions[key] = replace(self._sessions[key], epochs=epochs)
 
     def end(self, session_id: str) -> bool:
         with self._lock:

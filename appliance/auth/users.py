@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -59,6 +60,12 @@ class UserInfo:
 class UserRecord:
     info: UserInfo
     password_hash: str
+    # random, new with every password or role: sessions opened under another one have ended
+    epoch: str
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
 
 
 def valid_name(name: str) -> str:
@@ -124,7 +131,9 @@ class UserStore:
                     created=float(item["created"]),
                     must_change=bool(item.get("must_change", False)),
                 )
-                records[info.name] = UserRecord(info, str(item["password"]))
+                records[info.name] = UserRecord(
+                    info, str(item["password"]), str(item.get("epoch", ""))
+                )
             return records
         except FileNotFoundError:
             return {}
@@ -140,7 +149,7 @@ class UserStore:
         def add(records: dict[str, UserRecord]) -> None:
             if name in records:
                 raise ConflictError(f"a user named {name!r} exists already")
-            records[name] = UserRecord(info, password_hash)
+            records[name] = UserRecord(info, password_hash, new_epoch())
 
         self._update(add)
         return info
@@ -154,7 +163,7 @@ class UserStore:
             if records:
                 return False
             info = UserInfo(valid_name(name), role, round(time.time(), 3), must_change=True)
-            records[info.name] = UserRecord(info, password_hash)
+            records[info.name] = UserRecord(info, password_hash, new_epoch())
             made.append(info)
             return True
 
@@ -164,15 +173,18 @@ class UserStore:
     def remove(self, name: str) -> UserInfo:
         return self._change(name, lambda record, records: None)
 
-    def set_password(self, name: str, password_hash: str, must_change: bool) -> UserInfo:
+    def set_password(
+        self, name: str, password_hash: str, must_change: bool, epoch: str
+    ) -> UserInfo:
         def new_password(record: UserRecord, _: dict[str, UserRecord]) -> UserRecord:
-            return UserRecord(replace(record.info, must_change=must_change), password_hash)
+            info = replace(record.info, must_change=must_change)
+            return UserRecord(info, password_hash, epoch)
 
         return self._change(name, new_password)
 
     def set_role(self, name: str, role: Scope) -> UserInfo:
         def new_role(record: UserRecord, _: dict[str, UserRecord]) -> UserRecord:
-            return UserRecord(replace(record.info, role=role), record.password_hash)
+            return UserRecord(replace(record.info, role=role), record.password_hash, new_epoch())
 
         return self._change(name, new_role)
 
@@ -220,6 +232,7 @@ class UserStore:
                     "created": r.info.created,
                     "must_change": r.info.must_change,
                     "password": r.password_hash,
+                    "epoch": r.epoch,
                 }
                 for r in sorted(records.values(), key=lambda r: r.info.created)
             ],

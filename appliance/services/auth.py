@@ -32,7 +32,7 @@ from appliance.auth.sessions import TTL_S as SESSION_TTL_S
 from appliance.auth.sessions import IssuedSession, SessionStore
 from appliance.auth.signing import UrlSigner
 from appliance.auth.tokens import TOKENS_FILE, IssuedToken, TokenInfo, TokenStore
-from appliance.auth.users import UserInfo
+from appliance.auth.users import UserInfo, new_epoch, valid_name
 from appliance.errors import ConflictError
 from appliance.secret import load_or_create_secret
 
@@ -167,13 +167,13 @@ class AuthService:
 
     def open_session(self, principal: Principal) -> IssuedSession:
         """A dashboard session for a user or a token just checked."""
-        stamp = ""
+        epoch = ""
         if principal.user is not None:
             found = self.accounts.current(principal.user)
             if found is None:
                 raise ConflictError(f"no user named {principal.user!r}")
-            stamp = found[1]
-        return self.sessions.open(principal.token_id, stamp)
+            epoch = found[1]
+        return self.sessions.open(principal.token_id, epoch)
 
     def session(self, session_id: str) -> SignedIn | None:
         """Who the session is now; None when it ended, expired, or its user was removed or
@@ -181,15 +181,15 @@ class AuthService:
         session = self.sessions.get(session_id)
         if session is None:
             return None
-        signed = self._signed_in(session.subject, session.stamp)
+        signed = self._signed_in(session.subject, session.epochs)
         if signed is None:
             self.sessions.end(session_id)
         return signed
 
-    def _signed_in(self, subject: str, stamp: str) -> SignedIn | None:
+    def _signed_in(self, subject: str, epochs: tuple[str, ...]) -> SignedIn | None:
         if subject.startswith(USER_PREFIX):
             found = self._accounts.current(subject[len(USER_PREFIX) :]) if self._accounts else None
-            if found is None or found[1] != stamp:
+            if found is None or found[1] not in epochs:
                 return None
             info = found[0]
             return SignedIn(user_principal(info.name, info.role), info.must_change)
@@ -234,12 +234,17 @@ class AuthService:
         keep_session: str | None = None,
     ) -> UserInfo:
         """Every session of the user ends, but `keep_session` (the user's own, changing it)."""
-        info = self.accounts.change_password(name, password, must_change)
-        own = self.sessions.get(keep_session) if keep_session is not None else None
-        found = self.accounts.current(info.name)
-        if own is not None and own.subject == USER_PREFIX + info.name and found is not None:
-            self.sessions.restamp(keep_session or "", found[1])
-        return info
+        epoch = new_epoch()
+        own = self.sessions.get(keep_session) if keep_session else None
+        if own is None or own.subject != USER_PREFIX + valid_name(name):
+            return self.accounts.change_password(name, password, must_change, epoch)
+        assert keep_session is not None
+        self.sessions.set_epochs(keep_session, *own.epochs, epoch)  # valid throughout
+        try:
+            return self.accounts.change_password(name, password, must_change, epoch)
+        finally:
+            found = self.accounts.current(name)
+            self.sessions.set_epochs(keep_session, found[1] if found else "")
 
     def _store(self) -> TokenStore:
         if self._tokens is None:

@@ -201,7 +201,7 @@ def test_the_cli_changes_a_running_service_at_once(server: Server):
     assert "ivy's new one" not in server.log_text()
 
 
-def test_an_expired_session_is_refused(tmp_path: Path):
+def test_an_expired_session_is_refused_and_https_cookies_are_secure(tmp_path: Path):
     """Sessions last APPLIANCE_SESSION_TTL_S from sign-in, whatever the browser keeps."""
     settings = Settings(
         data_dir=tmp_path / "data", models=["demo"], dashboard=False, auth=True, session_ttl_s=1.0
@@ -220,3 +220,9 @@ def test_an_expired_session_is_refused(tmp_path: Path):
         assert client.get("/v1/system", headers=page(cookie)).status_code == 200
         time.sleep(1.2)
         assert_error(client.get("/v1/system", headers=page(cookie)), 401, "unauthorized")
+        over_https = client.post(  # as uvicorn serving TLS hands it over: scheme https
+            "https://testserver/auth/session",
+            data={"name": "jo", "password": "jo's password"},
+            follow_redirects=False,
+        )
+        assert "; secure" in over_https.headers["set-cookie"].lower()

@@ -37,7 +37,7 @@ def test_the_file_is_private_versioned_and_holds_an_argon2id_hash_only(tmp_path:
     body = json.loads(text)
     assert body["schema_version"] == 1
     (row,) = body["users"]
-    assert row.keys() == {"name", "role", "created", "must_change", "password"}
+    assert row.keys() == {"name", "role", "created", "must_change", "password", "epoch"}
     assert row["password"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     PasswordHasher().verify(row["password"], PASSWORD)  # a standard argon2id string
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
@@ -58,14 +58,14 @@ def test_a_new_password_or_role_and_removal(tmp_path: Path) -> None:
     accounts = Accounts(tmp_path)
     accounts.add("root", "admin", "admin password")
     accounts.add("alice", "viewer", PASSWORD)
-    stamp = accounts.current("alice")[1]
+    epoch = accounts.current("alice")[1]
     accounts.change_password("alice", "a new password", must_change=True)
     assert accounts.check_password("alice", PASSWORD) is None
     assert accounts.check_password("alice", "a new password").must_change is True
-    assert accounts.current("alice")[1] != stamp
-    stamp = accounts.current("alice")[1]
+    assert accounts.current("alice")[1] != epoch
+    epoch = accounts.current("alice")[1]
     assert accounts.set_role("alice", "operator").role is Scope.OPERATOR
-    assert accounts.current("alice")[1] != stamp
+    assert accounts.current("alice")[1] != epoch
     assert accounts.remove("alice").name == "alice"
     assert [u.name for u in accounts.list()] == ["root"]
     for change in (
@@ -178,7 +178,7 @@ def test_the_first_user_and_its_password_file(tmp_path: Path) -> None:
 def test_sessions_expire_end_and_stay_bounded() -> None:
     now = [1000.0]
     store = SessionStore(ttl_s=60, max_sessions=3, clock=lambda: now[0])
-    first = store.open("user:alice", "stamp")
+    first = store.open("user:alice", "epoch")
     assert store.get(first.id).subject == "user:alice"
     assert first.id not in repr(store._sessions)  # kept by digest only
     cookie = first.cookie(secure=False, now=now[0])
@@ -203,6 +203,8 @@ def test_a_session_ends_with_a_new_password_or_role_or_removal(tmp_path: Path) -
     assert auth.session(first.id) is not None  # the one that changed it goes on
     assert auth.session(second.id) is None  # every other one ended
     auth.set_role("alice", "viewer")
+    assert auth.session(first.id) is None
+    auth.set_role("alice", "operator")  # back as it was: what ended stays ended
     assert auth.session(first.id) is None
     third = auth.open_session(auth.check_password("alice", "alice's own"))
     auth.remove_user("alice")
@@ -246,3 +248,32 @@ def test_a_token_session_ends_when_the_token_is_revoked(tmp_path: Path) -> None:
 )
 def test_sign_in_goes_on_only_to_local_paths(target: str, expected: str) -> None:
     assert local_path(target) == expected
+
+
+def test_a_user_changing_their_own_password_is_never_signed_out_meanwhile(tmp_path: Path):
+    """Its session takes the new epoch before the change is written: a page or action
+    looking it up at any moment finds it valid (another session of the user ends)."""
+    auth = AuthService(tmp_path)
+    auth.add_user("root", "admin", PASSWORD)
+    own = auth.open_session(auth.check_password("root", PASSWORD))
+    other = auth.open_session(auth.check_password("root", PASSWORD))
+    seen: list[bool] = []
+    stop = threading.Event()
+
+    def look() -> None:
+        while not stop.is_set():
+            seen.append(auth.session(own.id) is not None)
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    try:
+        for n in range(3):
+            auth.change_password("root", f"new password {n}", keep_session=own.id)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen and all(seen)
+    assert auth.session(own.id) is not None and auth.session(other.id) is None
+    with pytest.raises(WeakPasswordError):  # refused: the session keeps its epoch
+        auth.change_password("root", "short", keep_session=own.id)
+    assert auth.session(own.id) is not None

@@ -40,12 +40,12 @@ async def test_the_first_admin_must_choose_a_password_before_going_on(dashboard:
         assert response.status_code == 303
         assert response.headers["location"].startswith("/account/password?next=")
     await user.open("/cameras")
-    await user.should_see(marker="must-change")
+    await user.should_see(marker="must-change", retries=50)
     await user.should_not_see(marker="current-password")  # it just signed in with it
     user.find(marker="new-password").type("the admin's own")
     user.find(marker="repeat-password").type("not the same")
     user.find(marker="change-password").click()
-    await user.should_see("differ", marker="password-problem")
+    await user.should_see("differ", marker="password-problem", retries=50)
     only(dashboard, "repeat-password").value = "the admin's own"
     user.find(marker="change-password").click()
     await until(lambda: user.notify.contains("Password changed"))
@@ -54,7 +54,7 @@ async def test_the_first_admin_must_choose_a_password_before_going_on(dashboard:
     assert auth.accounts.read_initial() is None  # admin.password is gone
     assert (await dashboard.http.get("/cameras")).status_code == 200  # still signed in
     await user.open("/cameras")
-    await user.should_see(marker="add-camera")
+    await user.should_see(marker="add-camera", retries=50)
 
 
 async def test_a_short_password_is_refused_with_the_reason(dashboard: Dashboard):
@@ -64,7 +64,7 @@ async def test_a_short_password_is_refused_with_the_reason(dashboard: Dashboard)
     user.find(marker="new-password").type("short")
     user.find(marker="repeat-password").type("short")
     user.find(marker="change-password").click()
-    await user.should_see("at least 8 characters", marker="password-problem")
+    await user.should_see("at least 8 characters", marker="password-problem", retries=50)
     assert dashboard.services.auth.accounts.read_initial() is not None  # unchanged
 
 
@@ -72,23 +72,23 @@ async def _admin(dashboard: Dashboard) -> None:
     """Signed in as an admin user who owes nothing, on the Users page."""
     dashboard.services.auth.add_user("root", "admin", "root's password")
     await sign_in(dashboard, "/users", name="root", password="root's password")
-    await dashboard.user.should_see(marker="add-user")
+    await dashboard.user.should_see(marker="add-user", retries=50)
 
 
 async def test_an_admin_adds_changes_and_removes_a_user(dashboard: Dashboard):
     await _admin(dashboard)
     user, auth = dashboard.user, dashboard.services.auth
-    await user.should_see(marker="nav-users")
+    await user.should_see(marker="nav-users", retries=50)
     user.find(marker="add-user").click()
-    await user.should_see(marker="user-name")
+    await user.should_see(marker="user-name", retries=50)
     user.find(marker="user-name").type("Bob")
     only(dashboard, "user-role").value = "operator"
     user.find(marker="user-password").type("bob's first")
     user.find(marker="user-password-again").type("bob's first")
     user.find(marker="user-save").click()
     await until(lambda: user.notify.contains("Added bob"))
-    await user.should_see(marker="user-row-bob")
-    await user.should_see(marker="must-change-bob")
+    await user.should_see(marker="user-row-bob", retries=50)
+    await user.should_see(marker="must-change-bob", retries=50)
     assert auth.check_password("bob", "bob's first").scope is Scope.OPERATOR
 
     bob = auth.open_session(auth.check_password("bob", "bob's first"))
@@ -99,7 +99,7 @@ async def test_an_admin_adds_changes_and_removes_a_user(dashboard: Dashboard):
 
     bob = auth.open_session(auth.check_password("bob", "bob's first"))
     user.find(marker="user-password-bob").click()
-    await user.should_see(marker="user-password")
+    await user.should_see(marker="user-password", retries=50)
     user.find(marker="user-password").type("set by root")
     user.find(marker="user-password-again").type("set by root")
     user.find(marker="user-save").click()
@@ -109,7 +109,7 @@ async def test_an_admin_adds_changes_and_removes_a_user(dashboard: Dashboard):
 
     bob = auth.open_session(auth.check_password("bob", "set by root"))
     user.find(marker="user-remove-bob").click()
-    await user.should_see(marker="confirm-remove")
+    await user.should_see(marker="confirm-remove", retries=50)
     user.find(marker="confirm-remove").click()
     await until(lambda: user.notify.contains("Removed bob"))
     assert "bob" not in {u.name for u in auth.list_users()}
@@ -130,10 +130,10 @@ async def test_non_admins_do_not_see_or_use_the_users_page(dashboard: Dashboard)
     dashboard.services.auth.add_user("olive", "operator", "olive's password")
     await sign_in(dashboard, "/users", name="olive", password="olive's password")
     user = dashboard.user
-    await user.should_see(marker="admins-only")
+    await user.should_see(marker="admins-only", retries=50)
     await user.should_not_see(marker="add-user")
     await user.should_not_see(marker="nav-users")
-    await user.should_see(marker="nav-cameras")
+    await user.should_see(marker="nav-cameras", retries=50)
 
 
 async def test_a_removed_user_is_sent_to_the_login_page(dashboard: Dashboard):

@@ -30,6 +30,7 @@ from appliance.api.routes import (
     login_links,
     metrics,
     models,
+    sessions,
     system,
     v2,
 )
@@ -156,6 +157,7 @@ def build_services(settings: Settings) -> Services:
             enabled=settings.auth,
             login_link_ttl_s=settings.login_link_ttl_s,
             guard=_auth_guard(settings, metrics),
+            session_ttl_s=settings.session_ttl_s,
         ),
         archive=EventArchive(recording, _retention(settings, cameras)),
         mqtt=_mqtt_bridge(settings, cameras),
@@ -274,6 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, **guard(access.ADMIN_WRITES, on))
     app.include_router(system.router, **guard(access.VIEWER, on))
     app.include_router(login_links.router, **guard(access.VIEWER, on))  # any token, for itself
+    app.include_router(sessions.router)  # the dashboard's sign-in form: open, it gives a cookie
     app.include_router(v2.router, **guard(access.V2_ACCESS, on))
     install_api_fallback(app)
     if settings.dashboard:

@@ -1,5 +1,5 @@
 """Command line: `appliance serve`, `appliance open`, `appliance models import-darknet`,
-`appliance doctor`, `appliance token …`, `appliance tls self-signed`."""
+`appliance doctor`, `appliance token …`, `appliance user …`, `appliance tls self-signed`."""
 
 from __future__ import annotations
 
@@ -90,8 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
     from appliance.auth.commands import add_commands  # token …, tls self-signed
+    from appliance.auth.user_commands import add_user_commands  # user …
 
     add_commands(commands)
+    add_user_commands(commands)
     return parser
 
 
@@ -150,8 +152,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _security(args: argparse.Namespace) -> int:
-    """token and tls commands: on the data dir `serve` would use (APPLIANCE_DATA_DIR…)."""
+    """token, user and tls commands: on the data dir `serve` would use (APPLIANCE_DATA_DIR…)."""
     from appliance.auth.commands import run
+    from appliance.auth.user_commands import run_user_command
     from appliance.settings import Settings
 
     try:
@@ -160,6 +163,8 @@ def _security(args: argparse.Namespace) -> int:
         print(f"appliance: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     try:
+        if args.command == "user":
+            return run_user_command(args, settings.data_dir)
         return run(args, settings.data_dir)
     except (PermissionError, FileExistsError, ValueError) as exc:
         print(f"appliance: {exc}", file=sys.stderr)
@@ -175,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         if args.command == "open":
             return _open(args)
-        if args.command in ("token", "tls"):
+        if args.command in ("token", "user", "tls"):
             return _security(args)
         return _import_darknet(args)
     except ApplianceError as exc:

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Reverse proxies (IPs, CIDRs) whose X-Forwarded-For names the client.",
     )
+    session_ttl_s: float = Field(
+        12 * 3600.0,
+        gt=0,
+        le=30 * 86400,
+        description="How long a dashboard sign-in lasts, from signing in (fixed, not sliding).",
+    )
     events_max_gb: float = Field(
         5.0, gt=0, description="Disk the stored events may use; the oldest go first."
     )

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from nicegui import app, ui
 
+from appliance.auth.scopes import Scope
 from ui import session
 from ui.context import Dashboard
 from ui.status import device_status
@@ -18,7 +19,9 @@ NAVIGATION = (  # (path, label, icon)
     ("/models", "Models", "psychology"),
     ("/health", "Health", "monitor_heart"),
     ("/activity", "Activity", "list_alt"),
+    ("/users", "Users", "group"),  # admins only, with authentication on
 )
+SESSION_CHECK_S = 5.0  # a session ended elsewhere (sign-out, user removed) leaves this soon
 
 
 @contextmanager
@@ -33,7 +36,7 @@ def page_frame(dash: Dashboard, title: str, active: str) -> Iterator[None]:
         ui.label("edge appliance").classes("text-xs text-slate-400 max-sm:hidden")
         ui.space()
         with ui.row().classes("gap-1 no-wrap"):
-            for path, label, icon in NAVIGATION:
+            for path, label, icon in _navigation(dash):
                 button = ui.button(label, icon=icon, on_click=lambda p=path: ui.navigate.to(p))
                 button.props("flat no-caps").classes("text-white max-md:[&_.block]:hidden")
                 if path == active:
@@ -46,6 +49,11 @@ def page_frame(dash: Dashboard, title: str, active: str) -> Iterator[None]:
             _auth_off_banner()
         ui.label(title).classes("text-2xl font-semibold")
         yield
+
+
+def _navigation(dash: Dashboard) -> list[tuple[str, str, str]]:
+    users = dash.services.auth.enabled and session.can(dash, Scope.ADMIN)
+    return [entry for entry in NAVIGATION if entry[0] != "/users" or users]
 
 
 def _status_light(dash: Dashboard) -> None:
@@ -83,13 +91,24 @@ def _account(dash: Dashboard) -> None:
         return
 
     def sign_out() -> None:
-        session.sign_out()
+        session.sign_out(dash)
         ui.navigate.to("/login")
+
+    def still_signed_in() -> None:
+        if session.current(dash) is None:  # signed out elsewhere, removed, new password...
+            ui.navigate.to("/login")
 
     account = ui.button(icon="account_circle").props("flat round color=white").mark("account")
     with account, ui.menu():
-        ui.menu_item(f"{signed.name} ({signed.scope.label})").props("disable")
+        kind = "user" if signed.user else "token"
+        ui.menu_item(f"{signed.name} ({signed.scope.label} {kind})").props("disable")
+        if signed.user:
+            change = ui.menu_item(
+                "Change password", on_click=lambda: ui.navigate.to("/account/password")
+            )
+            change.mark("change-password-menu")
         ui.menu_item("Sign out", on_click=sign_out).mark("sign-out")
+    ui.timer(SESSION_CHECK_S, still_signed_in)
 
 
 def _auth_off_banner() -> None:

@@ -1,40 +1,49 @@
-"""Who is using the dashboard: a token checked once at login, remembered in the browser's
-server-side session (NiceGUI user storage, keyed by a cookie signed with the install's
-secret). Only the token's id is kept, never the token, and it is looked up again on every
-page and action, so a revoked token signs its sessions out at once."""
+"""Who is using the dashboard: the session cookie that the sign-in form's answer set
+(POST /auth/session, or a one-time link at /login?code=), read from the page's own HTTP
+request. The server keeps what it stands for (auth/sessions.py) and it is looked up again
+on every page and action, so signing out, a removed user, a new password or role, or a
+revoked token end the session at once. NiceGUI's own user storage keeps preferences only
+(dark mode), never who is signed in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nicegui import app, ui
+from nicegui import ui
 
 from appliance.auth.audit import Actor
 from appliance.auth.scopes import Scope
+from appliance.auth.sessions import COOKIE
 from ui.context import Dashboard
-
-SESSION_KEY = "auth"
 
 
 @dataclass(frozen=True)
 class Session:
-    token_id: str
+    token_id: str  # the credential's id: a token's, or "user:<name>"
     name: str
     scope: Scope
+    user: str | None = None  # signed in with a password as this user
+    must_change: bool = False  # must choose a new password before anything else
+
+
+def session_id() -> str | None:
+    """The cookie's value, from the request that loaded this page."""
+    try:
+        return ui.context.client.request.cookies.get(COOKIE)
+    except RuntimeError:  # no page request (a client built by hand)
+        return None
 
 
 def current(dash: Dashboard) -> Session | None:
-    """The signed-in token, or None (always None while authentication is off)."""
+    """The signed-in user or token, or None (always None while authentication is off)."""
     if not dash.services.auth.enabled:
         return None
-    token_id = (app.storage.user.get(SESSION_KEY) or {}).get("token_id")
-    if token_id is None:
+    sid = session_id()
+    signed = dash.services.auth.session(sid) if sid else None
+    if signed is None:
         return None
-    info = next((t for t in dash.services.auth.list() if t.id == token_id), None)
-    if info is None:  # revoked since
-        app.storage.user.pop(SESSION_KEY, None)
-        return None
-    return Session(info.id, info.name, info.scope)
+    p = signed.principal
+    return Session(p.token_id, p.name, p.scope, p.user, signed.must_change)
 
 
 def signed_in(dash: Dashboard) -> bool:
@@ -45,7 +54,7 @@ def can(dash: Dashboard, scope: Scope) -> bool:
     if not dash.services.auth.enabled:
         return True
     session = current(dash)
-    return session is not None and session.scope >= scope
+    return session is not None and not session.must_change and session.scope >= scope
 
 
 def ensure(dash: Dashboard, scope: Scope) -> bool:
@@ -57,6 +66,13 @@ def ensure(dash: Dashboard, scope: Scope) -> bool:
     who = f"{session.name} ({session.scope.label})" if session else "nobody (signed out)"
     ui.notify(f"This needs the {scope.label} scope; you are signed in as {who}", type="warning")
     return False
+
+
+def sign_out(dash: Dashboard) -> None:
+    """End the session on the server: its cookie is refused from now on, wherever it is."""
+    sid = session_id()
+    if sid:
+        dash.services.auth.end_session(sid)
 
 
 def client_address(dash: Dashboard) -> str:
@@ -72,26 +88,7 @@ def client_address(dash: Dashboard) -> str:
 def actor(dash: Dashboard) -> Actor:
     """Who acts, for audit lines. Take it before the action's first await."""
     signed = current(dash)
-    return Actor(client_address(dash), token_id=signed.token_id if signed else None)
-
-
-def sign_in(dash: Dashboard, token: str) -> Session | None:
-    """TooManyFailuresError while this browser's address is locked out."""
-    principal = dash.services.auth.sign_in(token, client_address(dash))
-    if principal is None:
-        return None
-    app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
-    return Session(principal.token_id, principal.name, principal.scope)
-
-
-def sign_in_with_link(dash: Dashboard, code: str) -> Session:
-    """Redeem a one-time sign-in code (`appliance open`'s link) exactly as a pasted token
-    signs in; LoginLinkError says why a code is refused (used, expired, unknown),
-    TooManyFailuresError that this address is locked out."""
-    principal = dash.services.auth.redeem_login_link(code, client_address(dash))
-    app.storage.user[SESSION_KEY] = {"token_id": principal.token_id}
-    return Session(principal.token_id, principal.name, principal.scope)
-
-
-def sign_out() -> None:
-    app.storage.user.pop(SESSION_KEY, None)
+    if signed is None:
+        return Actor(client_address(dash))
+    token_id = None if signed.user else signed.token_id
+    return Actor(client_address(dash), token_id=token_id, user=signed.user)

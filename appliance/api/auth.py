@@ -1,8 +1,10 @@
 """Who may call what: FastAPI dependencies that check the caller's token and scope.
 
 Each router is included with one `Access` (app.py); it reads `Authorization: Bearer <token>`
-(WebSockets may send `?access_token=`, moved into that header by api/credentials.py) or,
-for read access, a signed URL (`?exp=…&sig=…`, see AuthService.sign). Without a valid
+(WebSockets may send `?access_token=`, moved into that header by api/credentials.py), the
+dashboard's session cookie when the request also carries the `X-Appliance-Session` header
+(which a page on another site cannot send: the cookie alone is ignored), or, for read
+access, a signed URL (`?exp=…&sig=…`, see AuthService.sign). Without a valid
 credential: 401 with `WWW-Authenticate: Bearer`; with too small a scope: 403. A client locked
 out after failing too often (services/auth_guard.py) gets 429 before any credential is read.
 On a WebSocket all are sent before the handshake is accepted, as an HTTP response with the
@@ -22,8 +24,10 @@ from starlette.requests import HTTPConnection
 
 from appliance.api.schemas import ErrorBody
 from appliance.auth.scopes import SIGNED_URL, Principal, Scope
+from appliance.auth.sessions import COOKIE, HEADER
 from appliance.auth.signing import Signature
 from appliance.auth.tokens import token_id_of
+from appliance.services.auth import AuthService, SignedIn
 from appliance.services.container import Services
 
 ScopeRule = Callable[[HTTPConnection], "Scope | None"]  # None: open to anyone
@@ -64,8 +68,9 @@ class Access(SecurityBase):
 
 
 def authenticate(connection: HTTPConnection, services: Services) -> Principal:
-    """The caller's principal: a bearer token, else a signed URL for this very path. A
-    locked-out client is refused first; a credential sent and refused counts against it."""
+    """The caller's principal: a bearer token, else the dashboard's session (cookie and
+    header), else a signed URL for this very path. A locked-out client is refused first; a
+    credential sent and refused counts against it."""
     auth, guard, path = services.auth, services.auth.guard, connection.url.path
     key = (guard.client_address(connection),)
     guard.check(key)  # TooManyFailuresError: 429, nothing below is looked at
@@ -77,6 +82,13 @@ def authenticate(connection: HTTPConnection, services: Services) -> Principal:
             guard.failed(key, "bad_token", token_id=token_id_of(token), path=path)
             raise _unauthorized("the bearer token is invalid or revoked")
         return principal
+    if connection.headers.get(HEADER):
+        signed = dashboard_session(connection, auth)
+        if signed is None:
+            raise _unauthorized("the dashboard session has ended: sign in again")
+        if signed.must_change:
+            raise HTTPException(403, "choose a new password in the dashboard first")
+        return signed.principal
     if "sig" in connection.query_params:
         signature = auth.signature(path, connection.query_params)
         if signature is Signature.VALID:
@@ -85,6 +97,15 @@ def authenticate(connection: HTTPConnection, services: Services) -> Principal:
             guard.failed(key, "bad_signature", path=path)
         raise _unauthorized("the signed URL is invalid or expired")
     raise _unauthorized("send Authorization: Bearer <token>")
+
+
+def dashboard_session(connection: HTTPConnection, auth: AuthService) -> SignedIn | None:
+    """The session named by the cookie, only when the request also carries the header the
+    dashboard's pages set (a cookie alone is what a cross-site form would send)."""
+    if not connection.headers.get(HEADER):
+        return None
+    session_id = connection.cookies.get(COOKIE)
+    return auth.session(session_id) if session_id else None
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -5,11 +5,12 @@
   fields). Plain HTTP keeps its query as sent: there a token belongs in the header, and
   `<img>` tags use signed URLs.
 - A request that may carry a body (anything but GET/HEAD/OPTIONS) under /v1 or /v2 needs a
-  valid bearer token before its body is read: an anonymous client cannot make the server
-  buffer or parse anything, and gets 401, not a 422 about its JSON. Scopes are checked later,
-  by the routers' `Access` dependencies (api/auth.py), which also cover reads. A client
-  locked out for failing too often (services/auth_guard.py) gets 429 before its token is
-  looked at; a bad token counts as one more failure.
+  valid bearer token (or the dashboard's session cookie with its header) before its body is
+  read: an anonymous client cannot make the server buffer or parse anything, and gets 401,
+  not a 422 about its JSON. Scopes are checked later, by the routers' `Access` dependencies
+  (api/auth.py), which also cover reads. A client locked out for failing too often
+  (services/auth_guard.py) gets 429 before its token is looked at; a bad token counts as one
+  more failure.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from appliance.api.auth import dashboard_session
 from appliance.api.errors import appliance_error_response, error_response
 from appliance.auth.tokens import token_id_of
 from appliance.errors import TooManyFailuresError
@@ -73,7 +75,7 @@ def _has_valid_token(scope: Scope) -> bool:
     guard.check(key)
     header = Headers(scope=scope).get("authorization")
     if header is None:
-        return False
+        return dashboard_session(HTTPConnection(scope), services.auth) is not None
     kind, _, token = header.partition(" ")
     if kind.lower() == "bearer" and services.auth.verify(token) is not None:
         return True

@@ -33,17 +33,25 @@ class Scope(IntEnum):
             raise InvalidInputError(f"unknown scope {value!r}: one of {names}") from None
 
 
+USER_PREFIX = "user:"  # token ids are hex: no token id starts with this
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: a token (by id and name), a signed URL, or no one in
-    particular when authentication is off."""
+    """Who a request acts as: a token (by id and name), a dashboard user (`user` set), a
+    signed URL, or no one in particular when authentication is off."""
 
-    token_id: str
+    token_id: str  # the credential's id: a token's, or "user:<name>" for a user
     name: str
     scope: Scope
+    user: str | None = None  # the user's name when signed in with a password
 
     def allows(self, needed: Scope) -> bool:
         return self.scope >= needed
+
+
+def user_principal(name: str, role: Scope) -> Principal:
+    return Principal(token_id=f"{USER_PREFIX}{name}", name=name, scope=role, user=name)
 
 
 # Stand-ins for requests that carry no token of their own.

@@ -78,6 +78,32 @@ def screenshot(driver, tmp_path: Path, name: str) -> None:
         shutil.copy(tmp_path / f"{name}.png", Path(target) / f"{name}.png")
 
 
+def visible(driver, css: str) -> list:
+    """The displayed elements matching `css` (the login page keeps its hidden form too)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return [e for e in driver.find_elements("css selector", css) if e.is_displayed()]
+    except StaleElementReferenceException:  # Vue replaced it meanwhile: look again
+        return []
+
+
+def labelled(driver, text: str) -> list:
+    """The displayed buttons labelled exactly `text`."""
+    found = driver.find_elements("xpath", f"//button[.//span[text()='{text}']]")
+    return [b for b in found if b.is_displayed()]
+
+
+def sign_in_with_token(driver, login_url: str, token: str) -> None:
+    """On the login page: "Use an API token instead", paste it, sign in."""
+    driver.get(login_url)
+    wait_for(lambda: labelled(driver, "Use an API token instead"), what="the login page")[0].click()
+    wait_for(lambda: visible(driver, "input[name=token]"), what="the token field")[0].send_keys(
+        token
+    )
+    labelled(driver, "Sign in with the token")[0].click()
+
+
 def tile_frames(driver) -> dict[str, int]:
     """Camera id -> frame id of the picture each live tile has loaded (0: none yet)."""
     script = """
@@ -190,17 +216,14 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_sign_in_then_watch(secured: Server, browser, tmp_path: Path):
-    """Signed out, the dashboard asks for a token; with the admin token the live tile loads
-    its pictures through signed URLs (an <img> cannot send the token)."""
+    """Signed out, the dashboard asks to sign in; with the admin token (the login page's
+    token form) the live tile loads its pictures through signed URLs (an <img> cannot send
+    the token)."""
     assert secured.token
     browser.get(secured.url + "/")
-    field = wait_for(
-        lambda: browser.find_elements("css selector", "input[type=password]"),
-        what="the login page",
-    )[0]
+    wait_for(lambda: visible(browser, "input[name=password]"), what="the login page")
     screenshot(browser, tmp_path, "login")
-    field.send_keys(secured.token)
-    browser.find_element("xpath", "//button[.//span[text()='Sign in']]").click()
+    sign_in_with_token(browser, browser.current_url, secured.token)
     frames = wait_for(
         lambda: (f := tile_frames(browser)) and f.get("door") and f,
         what="the signed-in Live page with a loaded picture",
@@ -227,13 +250,13 @@ def test_appliance_open_link_opens_a_signed_in_dashboard(secured: Server, browse
         lambda: (f := tile_frames(browser)) and f.get("door") and f,
         what="the Live page, signed in by the link",
     )
-    assert frames["door"] > 0 and not browser.find_elements("css selector", "input[type=password]")
+    assert frames["door"] > 0 and not visible(browser, "input[type=password]")
     assert "code=" not in browser.current_url  # redeemed and redirected away
 
     browser.delete_all_cookies()  # another browser with the same link
     browser.get(link)
     wait_for(lambda: "used already" in browser.page_source, what="the refusal")
-    assert browser.find_elements("css selector", "input[type=password]")
+    assert visible(browser, "input[name=password]")
 
 
 def secured_data(server: Server) -> Path:

@@ -14,7 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import Server, start_server
-from test_dashboard_browser import CHROMIUM, DRIVER, open_chromium, screenshot, wait_for
+from test_dashboard_browser import (
+    CHROMIUM,
+    DRIVER,
+    open_chromium,
+    screenshot,
+    sign_in_with_token,
+    wait_for,
+)
 from test_scene_browser import _clicked, button
 
 from appliance.devtools.trajectories import write_trajectory_clip
@@ -80,13 +87,7 @@ def browser(service: Server, tmp_path: Path):
     driver = open_chromium(tmp_path, "1500,1000")
     try:
         assert service.token
-        driver.get(service.url + "/login?next=/events")
-        field = wait_for(
-            lambda: driver.find_elements("css selector", "input[type=password]"),
-            what="the login page",
-        )[0]
-        field.send_keys(service.token)
-        wait_for(lambda: button(driver, "Sign in"), what="Sign in").click()
+        sign_in_with_token(driver, service.url + "/login?next=/events", service.token)
         wait_for(lambda: cards(driver), timeout=30, what="the event cards")
         yield driver
     finally:
@@ -289,11 +290,8 @@ def test_a_phone_sized_window_fits_the_grid_and_the_clip(
     """One card a row, the dialog's video above its details, nothing wider than the screen."""
     driver = open_chromium(tmp_path, "420,860")
     try:
-        driver.get(service.url + "/login?next=/events")
-        wait_for(lambda: driver.find_elements("css selector", "input[type=password]"))[0].send_keys(
-            service.token
-        )
-        wait_for(lambda: button(driver, "Sign in"), what="Sign in").click()
+        assert service.token
+        sign_in_with_token(driver, service.url + "/login?next=/events", service.token)
         wait_for(lambda: cards(driver), what="the cards")
         widths = driver.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth,"

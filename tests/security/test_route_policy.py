@@ -18,8 +18,11 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
 
 from appliance.auth.scopes import Scope
+from appliance.auth.sessions import COOKIE, HEADER
 
 PUBLIC = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"}
+# the dashboard's sign-in form and sign-out: how one gets (or drops) a session cookie
+SIGN_IN = {"/auth/session", "/auth/sign-out"}
 WEBSOCKETS = {
     "/v1/detect/ws": Scope.OPERATOR,
     "/v1/cameras/{camera_id}/ws": Scope.VIEWER,
@@ -29,7 +32,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def expected_scope(method: str, path: str) -> Scope | None:
-    if path in PUBLIC:
+    if path in PUBLIC | SIGN_IN:
         return None
     if path.startswith("/v2/"):
         if path.endswith("/infer"):
@@ -57,7 +60,7 @@ def test_the_schema_lists_every_route_group(secured: Secured) -> None:
     paths = {p for _, p in schema_routes(secured)}
     for prefix in ("/v1/detect", "/v1/cameras", "/v1/models", "/v1/jobs", "/v1/system", "/v2/"):
         assert any(p.startswith(prefix) for p in paths), prefix
-    assert PUBLIC | {"/metrics"} <= paths
+    assert PUBLIC | SIGN_IN | {"/metrics"} <= paths
 
 
 def test_every_http_route_needs_its_scope(secured: Secured) -> None:
@@ -77,6 +80,26 @@ def test_every_http_route_needs_its_scope(secured: Secured) -> None:
         assert enough.status_code not in (401, 403), (method, path, enough.text)
         checked += 1
     assert checked >= 25  # the whole API, not an empty schema
+
+
+def test_a_session_cookie_opens_routes_only_with_the_page_header(secured: Secured) -> None:
+    """The dashboard's cookie without its header (all a cross-site form or <img> can send) is
+    no credential on any route; with the header, it is the user's role, like a token."""
+    if "cookie-admin" not in {u.name for u in secured.auth.list_users()}:
+        secured.auth.add_user("cookie-admin", "admin", "a long password")
+    principal = secured.auth.check_password("cookie-admin", "a long password")
+    assert principal is not None
+    cookie = {"Cookie": f"{COOKIE}={secured.auth.open_session(principal).id}"}
+    client, checked = secured.client, 0
+    for method, path in schema_routes(secured):
+        if expected_scope(method, path) is None:
+            continue
+        url = concrete(path)
+        assert_error(client.request(method, url, headers=cookie), 401, "unauthorized")
+        with_header = client.request(method, url, headers={**cookie, HEADER: "1"})
+        assert with_header.status_code not in (401, 403), (method, path, with_header.text)
+        checked += 1
+    assert checked >= 25
 
 
 UNKNOWN = "Bearer apl_00000000_" + "x" * 43

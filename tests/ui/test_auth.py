@@ -1,12 +1,13 @@
 """The dashboard with authentication on: a login page, sessions that end when their token is
-revoked, signed picture URLs, and controls that follow the token's scope."""
+revoked, signed picture URLs, and controls that follow the token's scope (tokens signed in
+through the login page's token form; users with passwords: test_users.py)."""
 
 from __future__ import annotations
 
 import pytest
 from loguru import logger
 from nicegui import ui
-from ui_harness import Dashboard, until
+from ui_harness import Dashboard, sign_in, until
 
 from ui.components.live_view import LiveView
 from ui.pages.login import safe_next
@@ -26,11 +27,7 @@ def _admin_token(dashboard: Dashboard) -> str:
 
 
 async def _sign_in(dashboard: Dashboard, token: str, then: str = "/") -> None:
-    user = dashboard.user
-    await user.open(f"/login?next={then}")
-    user.find(marker="token").type(token)
-    user.find(marker="sign-in").click()
-    await user.open(then)
+    await sign_in(dashboard, then, token=token)
 
 
 async def test_signed_out_visitors_get_the_login_page(dashboard: Dashboard):
@@ -38,16 +35,22 @@ async def test_signed_out_visitors_get_the_login_page(dashboard: Dashboard):
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/cameras"
     await dashboard.user.open("/models")
-    await dashboard.user.should_see(marker="token")
+    await dashboard.user.should_see(marker="password")
+    await dashboard.user.should_not_see(marker="token")  # behind "Use an API token instead"
     await dashboard.user.should_not_see(marker="tile-demo")
+    dashboard.user.find(marker="use-token").click()
+    await dashboard.user.should_see(marker="token")
+    await dashboard.user.should_not_see(marker="password")
 
 
 async def test_a_wrong_token_is_refused(dashboard: Dashboard):
-    user = dashboard.user
-    await user.open("/login")
-    user.find(marker="token").type("apl_nope_nope")
-    user.find(marker="sign-in").click()
-    await until(lambda: user.notify.contains("not valid"))
+    refused = await dashboard.http.post("/auth/session", data={"token": "apl_nope_nope"})
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/login?error=token&next=%2F"
+    assert "set-cookie" not in refused.headers
+    await dashboard.user.open(refused.headers["location"])
+    await dashboard.user.should_see("not valid", marker="sign-in-error")
+    await dashboard.user.should_see(marker="token")  # the token form stays open
     assert (await dashboard.http.get("/")).status_code == 303
 
 
@@ -143,7 +146,7 @@ async def test_a_used_sign_in_link_is_refused(dashboard: Dashboard):
     dashboard.user.find(marker="sign-out").click()
     await dashboard.user.open(link)
     await dashboard.user.should_see("used already", marker="link-refused")
-    await dashboard.user.should_see(marker="token")  # a token can still be pasted
+    await dashboard.user.should_see(marker="password")  # one can still sign in
     assert (await dashboard.http.get("/")).status_code == 303
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import Scene
 from nicegui import ui
-from ui_harness import Dashboard, only, until
+from ui_harness import Dashboard, only, sign_in, until
 
 from appliance.devtools.visits import write_visit_clip
 from appliance.events.files import event_paths
@@ -204,10 +204,7 @@ class TestAViewer:
         issued = dashboard.services.auth.create("wall screen", "viewer")
 
         user = dashboard.user
-        await user.open("/login?next=/events")
-        user.find(marker="token").type(issued.token)
-        user.find(marker="sign-in").click()
-        await user.open("/events")
+        await sign_in(dashboard, "/events", token=issued.token)
         await until(lambda: _cards(dashboard) == [record.id])
         card = only(dashboard, f"event-{record.id}")
         (picture,) = [e for e in card.descendants() if e.tag == "img"]

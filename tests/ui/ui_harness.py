@@ -31,3 +31,12 @@ def only(dashboard: Dashboard, marker: str) -> Any:
     """The one element with `marker` on the page."""
     (element,) = dashboard.user.find(marker=marker).elements
     return element
+
+
+async def sign_in(dashboard: Dashboard, then: str = "/", **form: str) -> None:
+    """Post the login page's form (`token=` or `name=` and `password=`) as the browser does,
+    then open `then` with the session cookie it set."""
+    answer = await dashboard.http.post("/auth/session", data={**form, "next": then})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == then, answer.headers["location"]
+    await dashboard.user.open(then)

@@ -167,6 +167,7 @@ class InferenceWorker:
         head = inflight[0]
         while not head.answer.done():
             self._let_requests_in(inflight)
+            self._carry(self._pick_carried(time.monotonic()))  # viewers wait for no engine
             with self._wake:
                 if not self._pending and not head.answer.done():
                     self._wake.wait(0.5)
@@ -258,10 +259,22 @@ class InferenceWorker:
             items: list[Item] = self._pick_requests()
             if len(items) < self._max_batch:
                 items += self._pick_frames(now, self._max_batch - len(items), carried)
+        self._carry(carried)
+        return items
+
+    def _pick_carried(self, now: float) -> list[tuple[CameraFeed, Frame]]:
+        """Only the frames the motion gate skips (a frame due for inference stays for the
+        next pick): while this thread waits for the engine, viewers still get them."""
+        carried: list[tuple[CameraFeed, Frame]] = []
+        with self._wake:
+            self._pick_frames(now, 0, carried, infer=False)
+        return carried
+
+    @staticmethod
+    def _carry(carried: list[tuple[CameraFeed, Frame]]) -> None:
         for feed, frame in carried:
             if feed.carry is not None:
                 feed.carry(frame)
-        return items
 
     def _pick_requests(self) -> list[Item]:
         items: list[Item] = []
@@ -279,7 +292,12 @@ class InferenceWorker:
         return items
 
     def _pick_frames(
-        self, now: float, room: int, carried: list[tuple[CameraFeed, Frame]]
+        self,
+        now: float,
+        room: int,
+        carried: list[tuple[CameraFeed, Frame]],
+        *,
+        infer: bool = True,
     ) -> list[Item]:
         feeds = list(self._feeds.values())
         picked: list[Item] = []
@@ -291,7 +309,7 @@ class InferenceWorker:
             if frame is None or version <= feed.last_version:
                 continue
             if plan.gate is None:
-                if now < feed.next_due:
+                if now < feed.next_due or not infer:
                     continue
             elif now < feed.next_due or not due(plan.gate, feed.gate, frame.motion, now):
                 if feed.gate.inferring(now):
@@ -299,6 +317,8 @@ class InferenceWorker:
                 feed.last_version = version
                 feed.frames.mark_taken(version)
                 carried.append((feed, frame))
+                continue
+            if not infer:
                 continue
             feed.last_version = version
             feed.frames.mark_taken(version)

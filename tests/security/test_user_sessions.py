@@ -226,3 +226,35 @@ def test_an_expired_session_is_refused_and_https_cookies_are_secure(tmp_path: Pa
             follow_redirects=False,
         )
         assert "; secure" in over_https.headers["set-cookie"].lower()
+
+
+def form_from(server: Server, address: str, name: str, password: str) -> httpx.Response:
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(base_url=server.url, transport=transport) as http:
+        return http.post("/auth/session", data={"name": name, "password": password})
+
+
+def test_password_guesses_lock_out_the_address_and_name_only(server: Server) -> None:
+    """Ten wrong passwords for one user from one address: the form then refuses that pair,
+    even with the right password, before looking at it; the same user from another address
+    and another user from the same address still sign in."""
+    add_user(server, "guessed", "viewer", "right-password-1")
+    add_user(server, "neighbour", "viewer", "right-password-2")
+    for _ in range(10):
+        wrong = form_from(server, "127.0.0.21", "guessed", "not-it-at-all")
+        assert "error=password" in wrong.headers["location"]
+    locked = form_from(server, "127.0.0.21", "guessed", "right-password-1")
+    assert "error=throttled" in locked.headers["location"] and COOKIE not in locked.headers.get(
+        "set-cookie", ""
+    )
+    elsewhere = form_from(server, "127.0.0.22", "guessed", "right-password-1")
+    assert session_cookie(elsewhere)
+    same_address = form_from(server, "127.0.0.21", "neighbour", "right-password-2")
+    assert session_cookie(same_address)
+    log = server.log_text()
+    assert "reason=bad_password" in log and "user=guessed" in log
+    assert "not-it-at-all" not in log and "right-password-1" not in log
+    metrics = httpx.get(f"{server.url}/metrics", headers=server.headers).text
+    assert re.search(
+        r'appliance_auth_failures_total\{reason="bad_password"\} (1\d|[2-9]\d)', metrics
+    )

@@ -150,16 +150,17 @@ async def test_a_used_sign_in_link_is_refused(dashboard: Dashboard):
     assert (await dashboard.http.get("/")).status_code == 303
 
 
-async def _paste(dashboard: Dashboard, token: str) -> None:
-    user = dashboard.user
-    await user.open("/login")
-    user.find(marker="token").type(token)
-    user.find(marker="sign-in").click()
+async def _refused(dashboard: Dashboard, **form: str) -> str:
+    """Post the login form as the browser does; where the refusal sends it."""
+    answer = await dashboard.http.post("/auth/session", data=form)
+    assert answer.status_code == 303 and "set-cookie" not in answer.headers
+    return answer.headers["location"]
 
 
 async def test_admins_see_recent_failed_sign_ins_on_the_health_page(dashboard: Dashboard):
-    await _paste(dashboard, "apl_0badc0de_" + "x" * 43)  # a guess at token 0badc0de
-    await until(lambda: dashboard.user.notify.contains("not valid"))
+    guess = "apl_0badc0de_" + "x" * 43  # a guess at token 0badc0de
+    assert "error=token" in await _refused(dashboard, token=guess)
+    assert "error=password" in await _refused(dashboard, name="admin", password="letmein!")
     link = await _link(dashboard, _admin_token(dashboard))
     await dashboard.user.open(link)
     await dashboard.user.should_see(marker="tile-demo", retries=50)
@@ -167,8 +168,9 @@ async def test_admins_see_recent_failed_sign_ins_on_the_health_page(dashboard: D
     await dashboard.user.open(link)  # used already: a failed sign-in too
     await _sign_in(dashboard, _admin_token(dashboard), then="/health")
     await dashboard.user.should_see(marker="failed-sign-ins")
-    for text in ("wrong token", "token 0badc0de", "bad sign-in link", "127.0.0.1"):
+    for text in ("wrong token", "token 0badc0de", "bad sign-in link", "wrong password", "admin"):
         await dashboard.user.should_see(text, marker="failed-sign-in")
+    await dashboard.user.should_see("127.0.0.1", marker="failed-sign-in")
     dashboard.user.find(marker="sign-out").click()
     viewer = dashboard.services.auth.create("wall screen", "viewer")
     await _sign_in(dashboard, viewer.token, then="/health")
@@ -176,14 +178,16 @@ async def test_admins_see_recent_failed_sign_ins_on_the_health_page(dashboard: D
     await dashboard.user.should_not_see(marker="failed-sign-ins")  # admins only
 
 
-async def test_pasted_tokens_are_throttled_like_the_api(dashboard: Dashboard):
+async def test_tokens_on_the_login_form_are_throttled_like_the_api(dashboard: Dashboard):
     link = await _link(dashboard, _admin_token(dashboard))  # a good link, asked for first
     for _ in range(10):
-        await _paste(dashboard, "apl_nope_nope")
+        assert "error=token" in await _refused(dashboard, token="apl_nope_nope")
     asked = await dashboard.http.post("/v1/auth/login-links", headers=_bearer(dashboard))
     assert asked.status_code == 429  # the API too: the same address (the test client's)
-    await _paste(dashboard, _admin_token(dashboard))  # the right one, refused unread
-    await until(lambda: dashboard.user.notify.contains("too many failed sign-ins"))
+    refused = await _refused(dashboard, token=_admin_token(dashboard))  # the right one
+    assert "error=throttled" in refused
+    await dashboard.user.open(refused)
+    await dashboard.user.should_see("Too many failed sign-ins", marker="sign-in-error")
     assert (await dashboard.http.get("/")).status_code == 303
     await dashboard.user.open(link)
     await dashboard.user.should_see("Too many failed sign-ins", marker="link-refused")

@@ -142,3 +142,23 @@ async def test_draw_save_list_and_delete_a_mask(dashboard: Dashboard):
     await until(lambda: user.notify.contains("Deleted mask 1"))
     assert cameras.get("demo").config.motion.masks == []
     await user.should_see(marker="masks-empty", retries=50)
+
+
+@pytest.mark.parametrize("auth", [True])
+async def test_a_viewer_sees_the_masks_but_cannot_draw_or_delete_them(dashboard: Dashboard):
+    await _set_masks(dashboard, [CAPTION])
+    issued = dashboard.services.auth.create("wall screen", "viewer")
+    user = dashboard.user
+    await user.open("/login?next=/cameras/demo")
+    user.find(marker="token").type(issued.token)
+    user.find(marker="sign-in").click()
+    await user.open("/cameras/demo")
+    await user.should_see("mask 1", marker="mask-1", retries=50)
+    assert only(dashboard, "draw-mask").enabled is False
+    delete = only(dashboard, "mask-1-delete")
+    assert delete.enabled is False
+    delete.enable()  # as if the browser sent the click anyway
+    user.find(marker="mask-1-delete").click()
+    await until(lambda: user.notify.contains("needs the operator scope"))
+    assert dashboard.services.cameras.get("demo").config.motion.masks == [CAPTION]
+    assert only(dashboard, "motion-toggle").enabled is True  # looking is for everyone

@@ -5,7 +5,7 @@ that draws what moves over the picture, and the gate's figures."""
 from __future__ import annotations
 
 import pytest
-from ui_harness import Dashboard, only, until
+from ui_harness import Dashboard, only, sign_in_as_viewer, until
 
 from appliance.config import MaskConfig
 from ui.components.live_view import LiveView
@@ -147,12 +147,8 @@ async def test_draw_save_list_and_delete_a_mask(dashboard: Dashboard):
 @pytest.mark.parametrize("auth", [True])
 async def test_a_viewer_sees_the_masks_but_cannot_draw_or_delete_them(dashboard: Dashboard):
     await _set_masks(dashboard, [CAPTION])
-    issued = dashboard.services.auth.create("wall screen", "viewer")
     user = dashboard.user
-    await user.open("/login?next=/cameras/demo")
-    user.find(marker="token").type(issued.token)
-    user.find(marker="sign-in").click()
-    await user.open("/cameras/demo")
+    await sign_in_as_viewer(dashboard, "/cameras/demo")
     await user.should_see("mask 1", marker="mask-1", retries=50)
     assert only(dashboard, "draw-mask").enabled is False
     delete = only(dashboard, "mask-1-delete")

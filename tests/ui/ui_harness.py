@@ -31,3 +31,13 @@ def only(dashboard: Dashboard, marker: str) -> Any:
     """The one element with `marker` on the page."""
     (element,) = dashboard.user.find(marker=marker).elements
     return element
+
+
+async def sign_in_as_viewer(dashboard: Dashboard, page: str) -> None:
+    """Sign the dashboard in with a new viewer token, then open `page`."""
+    issued = dashboard.services.auth.create("wall screen", "viewer")
+    user = dashboard.user
+    await user.open(f"/login?next={page}")
+    user.find(marker="token").type(issued.token)
+    user.find(marker="sign-in").click()
+    await user.open(page)

@@ -52,7 +52,7 @@ async def test_the_form_edits_the_motion_settings_and_keeps_the_masks(dashboard:
     only(dashboard, "motion-tracked-fps").set_value(3)
     await _set_masks(dashboard, [CAPTION, CORNER])  # drawn on the camera page meanwhile
     user.find(marker="camera-save").click()
-    await until(lambda: user.notify.contains("Saved"), timeout=10)
+    await until(lambda: user.notify.contains("Saved"))
     motion = cameras.get("demo").config.motion
     assert motion.enabled and motion.threshold == 40
     assert motion.min_area == pytest.approx(0.002)
@@ -70,7 +70,7 @@ async def test_turning_the_gate_off_in_the_form_and_a_bad_value(dashboard: Dashb
     only(dashboard, "motion-threshold").set_value(25)
     only(dashboard, "motion-enabled").set_value(False)
     user.find(marker="camera-save").click()
-    await until(lambda: user.notify.contains("Saved"), timeout=10)
+    await until(lambda: user.notify.contains("Saved"))
     assert cameras.get("demo").config.motion.enabled is False
     await until(lambda: cameras.get("demo").gate is None)
 

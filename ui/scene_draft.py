@@ -1,4 +1,5 @@
-"""A counting line or an occupancy zone while the user draws it on a camera's picture: its
+"""A counting line, an occupancy zone or a motion mask while the user draws it on a camera's
+picture: its
 points (normalised 0..1, as the camera's configuration keeps them), whether it is complete,
 and the SVG that shows it over the live image. The SVG is in the image's own pixels because
 the overlay's viewBox is the picture's natural size, whatever size the page shows it at."""
@@ -10,16 +11,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from appliance.config import SLUG, LineConfig, ZoneConfig
+from appliance.config import SLUG, LineConfig, MaskConfig, ZoneConfig
 
-Kind = Literal["line", "zone"]
+Kind = Literal["line", "zone", "mask"]  # zones and masks are both polygons
 Point = tuple[float, float]
 
 LINE_COLOUR = "#ffd700"  # the annotated stream's colours (its amber lines, light-blue zones)
 ZONE_COLOUR = "#3ca0ff"
-ZONE_MOST_POINTS = 32  # ZoneConfig's bound
+MASK_COLOUR = "#c8c8c8"  # grey: an area left out, not one that counts
+COLOURS: dict[Kind, str] = {"line": LINE_COLOUR, "zone": ZONE_COLOUR, "mask": MASK_COLOUR}
+ZONE_MOST_POINTS = 32  # ZoneConfig's and MaskConfig's bound
 NAME_RULE = "a-z, 0-9, - and _; up to 40, not starting with - or _"
-CLOSE_RADIUS = 0.025  # of the picture's diagonal: a click this near a zone's first point closes it
+CLOSE_RADIUS = 0.025  # of the diagonal: a click this near a polygon's first point closes it
 DECIMALS = 4  # a tenth of a pixel on a 4K frame
 
 
@@ -36,7 +39,7 @@ def name_problem(name: str | None) -> str | None:
 class Draft:
     kind: Kind
     points: list[Point] = field(default_factory=list)
-    closed: bool = False  # a zone whose first point was clicked again
+    closed: bool = False  # a polygon whose first point was clicked again
 
     @property
     def fewest(self) -> int:
@@ -56,10 +59,10 @@ class Draft:
 
     def add(self, x: float, y: float, width: int, height: int) -> bool:
         """A click at pixel (x, y) of a `width` x `height` picture; False when the draft takes
-        no more points. On a complete zone, a click next to its first point closes it."""
+        no more points. On a complete polygon, a click next to its first point closes it."""
         if not self.taking_points or width <= 0 or height <= 0:
             return False
-        if self.kind == "zone" and self.complete:
+        if self.kind != "line" and self.complete:
             fx, fy = self.points[0][0] * width, self.points[0][1] * height
             if math.hypot(x - fx, y - fy) <= CLOSE_RADIUS * math.hypot(width, height):
                 self.closed = True
@@ -86,6 +89,10 @@ class Draft:
         """pydantic's ValidationError when the polygon crosses itself or repeats a point."""
         return ZoneConfig(points=self.points, classes=classes or None)
 
+    def mask_config(self) -> MaskConfig:
+        """pydantic's ValidationError when the polygon crosses itself or repeats a point."""
+        return MaskConfig(points=self.points)
+
     def hint(self) -> str:
         n = len(self.points)
         if self.kind == "line":
@@ -93,18 +100,38 @@ class Draft:
                 return f"Click {'the first' if n == 0 else 'the second'} end of the line"
             return "The arrow points to the side that counts as in: Swap direction turns it"
         if self.closed or n == self.most:
-            return f"Zone of {n} corners: name it and save"
+            then = "save it" if self.kind == "mask" else "name it and save"
+            return f"{self.kind.capitalize()} of {n} corners: {then}"
         if n < 3:
-            return f"Click the zone's corners in order ({n} of at least 3)"
+            return f"Click the {self.kind}'s corners in order ({n} of at least 3)"
         return f"{n} corners: click more, the first one again to close, or save"
 
     def svg(self, width: int, height: int) -> str:
         """The draft over a `width` x `height` picture (pixels)."""
         pixels = [(x * width, y * height) for x, y in self.points]
-        pen = max(2.0, min(width, height) / 240)
+        pen = pen_for(width, height)
         if self.kind == "line":
             return _line_svg(pixels, pen, min(width, height))
-        return _zone_svg(pixels, pen, closed=self.closed or len(pixels) == self.most)
+        closed = self.closed or len(pixels) == self.most
+        return _polygon_svg(pixels, pen, COLOURS[self.kind], closed=closed)
+
+
+def pen_for(width: int, height: int) -> float:
+    """The stroke width of what is drawn over a `width` x `height` picture."""
+    return max(2.0, min(width, height) / 240)
+
+
+def outlined_text(x: float, y: float, size: float, pen: float, colour: str, text: str) -> str:
+    """`text` centred on (x, y): the dark outline first, the fill over it, readable on any
+    picture."""
+    where = (
+        f'x="{x:.1f}" y="{y:.1f}" font-size="{size:.1f}" font-weight="bold" '
+        'text-anchor="middle" dominant-baseline="central"'
+    )
+    return (
+        f'<text {where} fill="none" stroke="#000" stroke-width="{pen * 1.5:.1f}">{text}</text>'
+        f'<text {where} fill="{colour}">{text}</text>'
+    )
 
 
 def _unit(value: float) -> float:
@@ -143,33 +170,27 @@ def _in_arrow(ax: float, ay: float, bx: float, by: float, pen: float, reach: flo
     wing1 = (bx_ + ny * side, by_ - nx * side)
     wing2 = (bx_ - ny * side, by_ + nx * side)
     lx, ly = mx + nx * reach * 1.5, my + ny * reach * 1.5
-    text = (
-        f'x="{lx:.1f}" y="{ly:.1f}" font-size="{reach * 0.6:.1f}" font-weight="bold" '
-        'text-anchor="middle" dominant-baseline="central"'
-    )
     return (
         f'<line x1="{mx:.1f}" y1="{my:.1f}" x2="{bx_:.1f}" y2="{by_:.1f}" '
         f'stroke="{LINE_COLOUR}" stroke-width="{pen * 1.5:.1f}"/>'
         f'<polygon points="{tx:.1f},{ty:.1f} {wing1[0]:.1f},{wing1[1]:.1f} '
         f'{wing2[0]:.1f},{wing2[1]:.1f}" fill="{LINE_COLOUR}"/>'
-        # the dark outline first, the fill over it: readable on any picture
-        f'<text {text} fill="none" stroke="#000" stroke-width="{pen * 1.5:.1f}">in</text>'
-        f'<text {text} fill="{LINE_COLOUR}">in</text>'
+        + outlined_text(lx, ly, reach * 0.6, pen, LINE_COLOUR, "in")
     )
 
 
-def _zone_svg(pixels: list[Point], pen: float, *, closed: bool) -> str:
+def _polygon_svg(pixels: list[Point], pen: float, colour: str, *, closed: bool) -> str:
     coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pixels)
     dash = f'stroke-dasharray="{pen * 6:.1f} {pen * 3:.1f}"'
-    stroke = f'stroke="{ZONE_COLOUR}" stroke-width="{pen * 1.5:.1f}"'
+    stroke = f'stroke="{colour}" stroke-width="{pen * 1.5:.1f}"'
     if len(pixels) >= 3:
         fill = 0.3 if closed else 0.18
         shape = (
-            f'<polygon points="{coords}" fill="{ZONE_COLOUR}" fill-opacity="{fill}" '
+            f'<polygon points="{coords}" fill="{colour}" fill-opacity="{fill}" '
             f"{stroke} {'' if closed else dash}/>"
         )
     elif len(pixels) == 2:
         shape = f'<polyline points="{coords}" fill="none" {stroke} {dash}/>'
     else:
         shape = ""
-    return shape + _dots(pixels, pen, ZONE_COLOUR)
+    return shape + _dots(pixels, pen, colour)

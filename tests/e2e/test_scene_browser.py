@@ -1,7 +1,9 @@
-"""Lines and zones drawn in real headless Chromium on the demo camera's page, checked through
-the REST API: clicks on the live picture become the saved points, the list shows the
-counts the API reports, Delete removes the line. The screenshot of the page with both goes
-to $APPLIANCE_SCREENSHOTS as camera-lines-zones.png when set (docs/screenshots)."""
+"""Lines, zones and motion masks drawn in real headless Chromium on the demo camera's page,
+checked through the REST API: clicks on the live picture become the saved points, the list
+shows the counts the API reports, Delete removes the line; a mask drawn over the caption is
+saved in the camera's `motion.masks`, and with the Motion switch on the regions that move
+are drawn as rectangles over the picture. The screenshots of the page go to
+$APPLIANCE_SCREENSHOTS as camera-lines-zones.png and motion.png when set (docs/screenshots)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ CAMERA = {"id": "demo", "name": "Demo scene", "uri": "demo://", "fps_limit": 6}
 DOOR = [(0.52, 0.55), (0.52, 0.97)]
 BENCH = [(0.03, 0.3), (0.34, 0.3), (0.34, 0.85), (0.03, 0.85)]
 TOLERANCE = 0.01  # a click lands on a whole CSS pixel of a picture shown ~0.7x
+CAPTION = [(0.01, 0.925), (0.55, 0.925), (0.55, 0.99), (0.01, 0.99)]  # the changing caption
+MOVE_WAIT_S = 35  # the demo's photos glide 10 s of every 30
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +72,31 @@ def overlay(driver, shape: str) -> int:
     )
 
 
-def draw(driver, kind: str, name: str, points: list[tuple[float, float]], shot: Path) -> None:
-    """Draw, name and save; `shot` shows the draft on the picture just before saving."""
+def open_camera_page(driver, url: str) -> None:
+    """Open a camera's page and wait until its live picture shows."""
+    driver.get(url)
+    wait_for(
+        lambda: driver.execute_script(
+            "const i = document.querySelector('[data-camera] img');"
+            "return i && i.complete && i.naturalWidth > 0"
+        ),
+        what="the live picture",
+    )
+
+
+def draw(
+    driver, kind: str, name: str | None, points: list[tuple[float, float]], shot: Path | None
+) -> None:
+    """Draw, name (masks have none) and save; `shot` shows the draft on the picture just
+    before saving."""
     wait_for(lambda: button(driver, f"Draw {kind}"), what=f"the Draw {kind} button").click()
     for n, (x, y) in enumerate(points, start=1):
         click_picture(driver, x, y)
         wait_for(lambda n=n: overlay(driver, "circle") == n, what=f"point {n} on the overlay")
-    field = driver.find_element("css selector", "#scene-name")
-    field.send_keys(name)
-    driver.save_screenshot(str(shot))
+    if name is not None:
+        driver.find_element("css selector", "#scene-name").send_keys(name)
+    if shot is not None:
+        driver.save_screenshot(str(shot))
     wait_for(lambda: button(driver, f"Save {kind}"), what="Save enabled").click()
 
 
@@ -103,14 +123,7 @@ def row_text(driver, kind: str, name: str) -> str:
 def test_draw_a_line_and_a_zone_watch_their_counts_and_delete(
     service: Server, browser, tmp_path: Path
 ):
-    browser.get(service.url + "/cameras/demo")
-    wait_for(
-        lambda: browser.execute_script(
-            "const i = document.querySelector('[data-camera] img');"
-            "return i && i.complete && i.naturalWidth > 0"
-        ),
-        what="the live picture",
-    )
+    open_camera_page(browser, service.url + "/cameras/demo")
     with httpx.Client(base_url=service.url, timeout=10) as http:
         draw(browser, "line", "door", DOOR, tmp_path / "drawing-line.png")
         line = wait_for(lambda: saved_points(http, "line", "door"), what="the saved line")
@@ -171,3 +184,51 @@ def _clicked(element) -> bool:
     except ElementClickInterceptedException:
         return False
     return True
+
+
+def saved_masks(http: httpx.Client) -> list[list[list[float]]]:
+    return http.get("/v1/cameras/demo").json()["motion"]["masks"]
+
+
+def motion_switch(driver):
+    """The Motion switch (Quasar's q-toggle) beside Boxes."""
+    return driver.find_element(
+        "xpath", "//div[contains(@class,'q-toggle')][.//div[normalize-space()='Motion']]"
+    )
+
+
+def away_from_the_switch(driver) -> None:
+    from selenium.webdriver import ActionChains
+
+    title = driver.find_element("xpath", "//*[normalize-space()='Stage latencies']")
+    ActionChains(driver).move_to_element(title).perform()
+
+
+def test_draw_a_mask_then_watch_what_moves(service: Server, browser, tmp_path: Path):
+    open_camera_page(browser, service.url + "/cameras/demo")
+    with httpx.Client(base_url=service.url, timeout=10) as http:
+        assert saved_masks(http) == []
+        draw(browser, "mask", None, CAPTION, None)
+        masks = wait_for(lambda: saved_masks(http), what="the saved mask")
+        assert [m["points"] for m in masks] == [
+            [pytest.approx(list(p), abs=TOLERANCE) for p in CAPTION]
+        ]
+        wait_for(lambda: "mask 1" in browser.page_source, what="the mask's row")
+
+        motion_switch(browser).click()
+        wait_for(lambda: overlay(browser, "polygon[data-mask]") == 1, what="the mask drawn")
+        wait_for(
+            lambda: overlay(browser, "rect[data-motion]") > 0,
+            timeout=MOVE_WAIT_S,
+            what="rectangles where the photos move",
+        )
+        telemetry = browser.find_element("xpath", "//*[contains(text(),'of frames inferred')]")
+        assert "motion events/min" in telemetry.text
+        settle(lambda: not browser.find_elements("css selector", ".q-notification"), timeout=10)
+        settle(lambda: overlay(browser, "rect[data-motion]") >= 2, timeout=5)  # for the shot
+        away_from_the_switch(browser)  # its tooltip would cover the page
+        screenshot(browser, tmp_path, "motion")
+        assert overlay(browser, "pattern") == 1  # the hatching survived the sanitiser
+
+        motion_switch(browser).click()
+        wait_for(lambda: overlay(browser, "rect, polygon") == 0, what="the overlay to clear")

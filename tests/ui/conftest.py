@@ -22,7 +22,7 @@ from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
-from ui_harness import Dashboard
+from ui_harness import Dashboard, until
 
 from appliance.app import create_app
 from appliance.settings import Settings
@@ -58,7 +58,11 @@ async def dashboard(
                     transport=transport, base_url="http://appliance"
                 ) as http:
                     await wait_ready(http)
-                    yield Dashboard(User(http), app.state.services, http)
+                    services = app.state.services
+                    # ready means the models loaded; the cameras are restored just after
+                    wanted = {camera["id"] for camera in cameras}
+                    await until(lambda: wanted <= {v.config.id for v in services.cameras.list()})
+                    yield Dashboard(User(http), services, http)
         finally:
             os.environ.pop("NICEGUI_USER_SIMULATION", None)
             ui.navigate, ui.notify, ui.download = Navigate(), notify, download

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import Scene
 from nicegui import ui
-from ui_harness import Dashboard, only, sign_in, until
+from ui_harness import Dashboard, only, sign_in_as_viewer, until
 
 from appliance.devtools.visits import write_visit_clip
 from appliance.events.files import event_paths
@@ -201,10 +201,8 @@ class TestAViewer:
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         snapshot.write_bytes(scene.jpeg())
         _store(dashboard, [record])
-        issued = dashboard.services.auth.create("wall screen", "viewer")
-
         user = dashboard.user
-        await sign_in(dashboard, "/events", token=issued.token)
+        await sign_in_as_viewer(dashboard, "/events")
         await until(lambda: _cards(dashboard) == [record.id])
         card = only(dashboard, f"event-{record.id}")
         (picture,) = [e for e in card.descendants() if e.tag == "img"]

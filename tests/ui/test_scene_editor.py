@@ -5,7 +5,7 @@ and Delete act on them; viewers see the list only; the camera form's Tracking sw
 from __future__ import annotations
 
 import pytest
-from ui_harness import Dashboard, only, sign_in, until
+from ui_harness import Dashboard, only, sign_in_as_viewer, until
 
 from appliance.config import LineConfig, ZoneConfig
 from ui.components.live_view import LiveView
@@ -137,9 +137,8 @@ async def test_turning_tracking_off_while_lines_count_says_why(dashboard: Dashbo
 @pytest.mark.parametrize("auth", [True])
 async def test_a_viewer_sees_the_counts_but_cannot_draw_or_change(dashboard: Dashboard):
     await dashboard.services.scene.put_line("demo", "door", DOOR)
-    issued = dashboard.services.auth.create("wall screen", "viewer")
     user = dashboard.user
-    await sign_in(dashboard, "/cameras/demo", token=issued.token)
+    await sign_in_as_viewer(dashboard, "/cameras/demo")
     await user.should_see("in 0 · out 0", marker="line-door-totals", retries=50)
     for marker in ("draw-line", "draw-zone", "line-door-reset", "line-door-delete"):
         assert only(dashboard, marker).enabled is False, marker

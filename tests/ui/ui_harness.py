@@ -40,3 +40,9 @@ async def sign_in(dashboard: Dashboard, then: str = "/", **form: str) -> None:
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == then, answer.headers["location"]
     await dashboard.user.open(then)
+
+
+async def sign_in_as_viewer(dashboard: Dashboard, page: str) -> None:
+    """Sign the dashboard in with a new viewer token, then open `page`."""
+    issued = dashboard.services.auth.create("wall screen", "viewer")
+    await sign_in(dashboard, page, token=issued.token)

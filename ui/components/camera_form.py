@@ -11,11 +11,13 @@ from typing import Any
 from nicegui import ui
 
 from appliance.auth.audit import Actor, audited
-from appliance.config import CameraConfig
+from appliance.config import CameraConfig, MaskConfig
+from appliance.errors import NotFoundError
 from appliance.services.cameras import CameraView
 from appliance.services.probe import grab_one_frame
 from ui import session
 from ui.components.events_settings import EventsSettings
+from ui.components.motion_settings import MotionSettings
 from ui.context import Dashboard
 from ui.feedback import run_action
 
@@ -66,6 +68,7 @@ class CameraForm:
                     "text-xs text-gray-500"
                 )
             self.events = EventsSettings(config.events if config else None)
+            self.motion = MotionSettings(config.motion if config else None)
             self.preview = ui.column().classes("w-full")
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Test connection", icon="cable", on_click=self.test_connection).props(
@@ -107,10 +110,20 @@ class CameraForm:
             "conf": self.conf.value if self.conf.value is not None else 0.25,
             "tracking": bool(self.tracking.value),
             "events": self.events.values(),
+            "motion": self.motion.values(self._masks()),
         }
         if self._uri_changed():
             values["uri"] = self.uri.value.strip()
         return values
+
+    def _masks(self) -> list[MaskConfig]:
+        """The camera's masks as they are now: they may have been drawn since the form opened."""
+        if self._existing is None:
+            return []
+        try:
+            return self._dash.services.cameras.get(self._existing.config.id).config.motion.masks
+        except NotFoundError:  # removed meanwhile: saving says so
+            return []
 
     async def save(self) -> None:
         cameras = self._dash.services.cameras
@@ -119,13 +132,20 @@ class CameraForm:
             work = _create(cameras, values, session.actor(self._dash))
             ok, _ = await run_action(work, busy="Adding camera", done=f"Added {values['name']}")
         else:
-            work = cameras.update(self._existing.config.id, values)
+            work = _update(cameras, self._existing.config.id, values)
             ok, _ = await run_action(work, busy="Saving", done="Saved")
         if ok:
             self.dialog.close()
             result = self._on_saved()
             if result is not None:
                 await result
+
+
+async def _update(cameras, camera_id: str, values: dict[str, Any]) -> CameraView:
+    # checked here first, field by field (ValidationError: "motion.threshold: …"): the
+    # service reports only the first problem, without saying which field it is
+    CameraConfig.model_validate({**cameras.get(camera_id).config.model_dump(), **values})
+    return await cameras.update(camera_id, values)
 
 
 async def _create(cameras, values: dict[str, Any], actor: Actor) -> CameraView:

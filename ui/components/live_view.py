@@ -22,6 +22,7 @@ from appliance.services.cameras import CameraService
 from appliance.services.live import LiveFrame
 
 RETRY_S = 2.0  # a full camera (every viewer place taken) is asked again after this
+LAYERS = ("masks", "motion", "draft")  # the SVG over the picture, drawn in this order
 
 
 class LiveView(ui.interactive_image):
@@ -44,6 +45,8 @@ class LiveView(ui.interactive_image):
         self._fps = fps
         self.frame: LiveFrame | None = None  # the frame last shown
         self._shown_mono: float | None = None
+        self._layers: dict[str, str] = {}
+        self._listeners: list[Callable[[LiveFrame], None]] = []
         self.classes("w-full aspect-video bg-black rounded").mark(f"live-{camera_id}")
         self.props(f"data-camera={camera_id}")  # for browser tests and user scripts
         self._task: asyncio.Task | None = None
@@ -56,6 +59,17 @@ class LiveView(ui.interactive_image):
     def frame_age_s(self) -> float | None:
         """Seconds since the frame shown arrived (None: nothing shown yet)."""
         return None if self._shown_mono is None else time.monotonic() - self._shown_mono
+
+    def set_layer(self, layer: str, svg: str) -> None:
+        """Replace one of the LAYERS over the picture; the others stay."""
+        if self._layers.get(layer, "") == svg:
+            return  # nothing sent: motion layers are set for every frame
+        self._layers[layer] = svg
+        self.set_content("".join(self._layers.get(name, "") for name in LAYERS))
+
+    def on_frame(self, listener: Callable[[LiveFrame], None]) -> None:
+        """Call `listener` with each frame shown, once its picture is on its way."""
+        self._listeners.append(listener)
 
     def set_annotate(self, annotate: bool) -> None:
         """Boxes on or off: watch the other encoding, and show its next frame."""
@@ -86,6 +100,8 @@ class LiveView(ui.interactive_image):
     def _show(self, frame: LiveFrame) -> None:
         self.frame, self._shown_mono = frame, time.monotonic()
         self.set_source(self.source_url(frame.frame_id))
+        for listener in self._listeners:
+            listener(frame)
 
     def source_url(self, frame_id: int) -> str:
         # a new URL per frame: the browser fetches it once and never from its cache

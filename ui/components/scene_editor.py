@@ -1,11 +1,13 @@
 """Draw a counting line or an occupancy zone on a camera's live picture, name it, pick the
-classes it counts and save it. Each click on the picture adds a point; the draft shows as
-an SVG overlay on the picture until it is saved (then the annotated stream draws it) or
-cancelled. Saving goes through the scene service: what it refuses is shown, nothing changes."""
+classes it counts and save it; or a motion mask (no name, nothing counted). Each click on the
+picture adds a point; the draft shows as an SVG overlay on the picture until it is saved
+(then the annotated stream draws lines and zones, the mask list its masks) or cancelled.
+Saving goes through the scene service (the camera's motion settings for a mask): what it
+refuses is shown, nothing changes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 from nicegui.events import MouseEventArguments
@@ -13,6 +15,7 @@ from nicegui.events import MouseEventArguments
 from appliance.auth.scopes import Scope
 from ui import session
 from ui.components.live_view import LiveView
+from ui.components.mask_list import add_mask
 from ui.context import Dashboard
 from ui.feedback import run_action
 from ui.scene_draft import NAME_RULE, Draft, Kind, name_problem
@@ -34,6 +37,7 @@ class SceneEditor(ui.column):
         self.classes("w-full gap-2")
         self._dash, self._live = dash, live
         self.on_saved = on_saved  # e.g. the list of saved lines and zones, to show it at once
+        self.on_drawing: Callable[[Kind | None], None] | None = None  # the kind, None: done
         self._camera_id = live.camera_id
         self.draft: Draft | None = None
         self._size: tuple[int, int] | None = None  # the picture's pixels, from the first click
@@ -49,6 +53,8 @@ class SceneEditor(ui.column):
             ui.space()
             self.draw_line = self._draw_button("Draw line", "timeline", "line", allowed)
             self.draw_zone = self._draw_button("Draw zone", "pentagon", "zone", allowed)
+            self.draw_mask = self._draw_button("Draw mask", "texture", "mask", allowed)
+            self.draw_mask.tooltip("An area whose motion never counts: a clock, a tree")
         with ui.row().classes("items-center gap-2 text-primary") as self.prompt:
             ui.icon("ads_click")
             self.hint = ui.label().classes("text-sm").mark("draw-hint")
@@ -122,16 +128,19 @@ class SceneEditor(ui.column):
         if draft is None or not draft.complete:
             ui.notify(f"Draw the {draft.kind if draft else 'line'} first", type="warning")
             return
+        if draft.kind == "mask":
+            await self._finish(draft, self._add_mask(draft), "Saved the mask")
+            return
         name = (self.name.value or "").strip()
         if problem := name_problem(name):
             self.name.error = problem
             ui.notify(f"Name: {problem}", type="warning")
             return
         classes = list(self.counted.value or []) or None
-        kind = draft.kind
-        ok, _ = await run_action(
-            self._put(draft, name, classes), busy="Saving", done=f"Saved {kind} {name}"
-        )
+        await self._finish(draft, self._put(draft, name, classes), f"Saved {draft.kind} {name}")
+
+    async def _finish(self, draft: Draft, work: Awaitable[object], done: str) -> None:
+        ok, _ = await run_action(work, busy="Saving", done=done)
         if ok and self.draft is draft:
             self.cancel()
         if ok and self.on_saved is not None:
@@ -144,20 +153,27 @@ class SceneEditor(ui.column):
             return await scene.put_line(self._camera_id, name, draft.line_config(classes))
         return await scene.put_zone(self._camera_id, name, draft.zone_config(classes))
 
+    async def _add_mask(self, draft: Draft) -> object:
+        """Built inside the action, like `_put`: a polygon crossing itself is shown."""
+        return await add_mask(self._dash.services.cameras, self._camera_id, draft.mask_config())
+
     def _render(self) -> None:
         draft = self.draft
         drawing = draft is not None
         self.prompt.set_visibility(drawing)
-        self.form.set_visibility(drawing)
+        self.form.set_visibility(draft is not None and draft.kind != "mask")  # masks: no name
         self.actions.set_visibility(drawing)
         self.hint.set_text(draft.hint() if draft else "")
         svg = draft.svg(*self._size) if draft and self._size else ""
-        self._live.set_content(svg)
+        self._live.set_layer("draft", svg)
+        if self.on_drawing is not None:
+            self.on_drawing(draft.kind if draft else None)
         if draft is not None and draft.taking_points:
             self._live.classes(add="cursor-crosshair")
         else:
             self._live.classes(remove="cursor-crosshair")
-        for kind, button in (("line", self.draw_line), ("zone", self.draw_zone)):
+        buttons = (("line", self.draw_line), ("zone", self.draw_zone), ("mask", self.draw_mask))
+        for kind, button in buttons:
             if draft is not None and draft.kind == kind:
                 button.props(remove="outline")  # filled: the kind being drawn
             else:

@@ -1,5 +1,6 @@
-"""One camera: large live view, boxes on/off, confidence and class filters, counting lines
-and zones drawn on the picture, latencies, snapshot download and the most recent detections."""
+"""One camera: large live view, boxes and motion on/off, confidence and class filters,
+counting lines, zones and motion masks drawn on the picture, the motion gate's figures,
+latencies, snapshot download and the most recent detections."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from appliance.errors import NotFoundError
 from appliance.services.cameras import CameraService, CameraView
 from ui import formatting, session
 from ui.components.live_view import LiveView
+from ui.components.mask_list import MaskList
+from ui.components.motion_facts import MotionFacts
+from ui.components.motion_toggle import MotionToggle
 from ui.components.scene_editor import SceneEditor
 from ui.components.scene_list import SceneList
 from ui.context import Dashboard
@@ -45,18 +49,20 @@ async def camera_page(dash: Dashboard, camera_id: str) -> None:
     with page_frame(dash, view.config.name, "/"), ui.row().classes("w-full gap-4 items-start"):
         with ui.column().classes("flex-[3] min-w-[320px] gap-2"):
             live = LiveView(cameras, camera_id, fps=15, url_for=dash.media_url)
-            _controls(dash, live, view, labels)
-            _lines_and_zones(dash, live, labels)
+            motion = _controls(dash, live, view, labels)
+            masks = _scene(dash, live, labels)
+            motion.on_toggle = lambda on: masks.show("motion overlay", on)
         with ui.column().classes("flex-[2] min-w-[280px] gap-4"):
-            CameraFacts(cameras, camera_id, live)
+            CameraFacts(cameras, camera_id, live, motion)
 
 
-def _controls(dash: Dashboard, live: LiveView, view: CameraView, labels: list[str]) -> None:
+def _controls(dash: Dashboard, live: LiveView, view: CameraView, labels: list[str]) -> MotionToggle:
     cameras = dash.services.cameras
     camera_id = view.config.id
     may_change = session.can(dash, Scope.OPERATOR)
     with ui.card().classes("w-full"), ui.row().classes("w-full items-center gap-6"):
         ui.switch("Boxes", value=True, on_change=lambda e: live.set_annotate(e.value)).mark("boxes")
+        motion = MotionToggle(live)
         with ui.column().classes("gap-0 min-w-[200px] flex-1"):
             conf_label = ui.label(f"Confidence ≥ {view.config.conf:.2f}").classes("text-sm")
             slider = ui.slider(min=0.05, max=0.95, step=0.05, value=view.config.conf)
@@ -91,13 +97,25 @@ def _controls(dash: Dashboard, live: LiveView, view: CameraView, labels: list[st
             "flat round"
         ).tooltip("Download a snapshot").mark("snapshot")
         _start_stop(dash, view)
+    return motion
 
 
-def _lines_and_zones(dash: Dashboard, live: LiveView, labels: list[str]) -> None:
+def _scene(dash: Dashboard, live: LiveView, labels: list[str]) -> MaskList:
+    """Lines, zones and motion masks: drawn on the picture, then listed."""
     with ui.card().classes("w-full gap-2").mark("scene"):
-        editor = SceneEditor(dash, live, labels, title="Lines & zones")
+        editor = SceneEditor(dash, live, labels, title="Lines, zones & masks")
         ui.separator()
-        editor.on_saved = SceneList(dash, live.camera_id).update
+        scene_list = SceneList(dash, live.camera_id)
+        ui.separator()
+        masks = MaskList(dash, live)
+
+    def saved() -> None:
+        scene_list.update()
+        masks.update()
+
+    editor.on_saved = saved
+    editor.on_drawing = lambda kind: masks.show("mask editor", kind == "mask")
+    return masks
 
 
 async def _model_labels(dash: Dashboard, view: CameraView) -> list[str]:
@@ -132,10 +150,14 @@ def _start_stop(dash: Dashboard, view: CameraView) -> None:
 
 
 class CameraFacts:
-    """State, rates, stage latencies and recent detections, refreshed every second."""
+    """State, rates, the motion gate, stage latencies and recent detections, refreshed every
+    second (the Motion switch follows whether the gate is on)."""
 
-    def __init__(self, cameras: CameraService, camera_id: str, live: LiveView) -> None:
+    def __init__(
+        self, cameras: CameraService, camera_id: str, live: LiveView, motion: MotionToggle
+    ) -> None:
         self._cameras, self._camera_id, self._live = cameras, camera_id, live
+        self._motion_toggle = motion
         self._recent: deque[dict[str, str]] = deque(maxlen=RECENT)
         self._last_frame: int | None = None
         with ui.card().classes("w-full gap-1"):
@@ -144,6 +166,7 @@ class CameraFacts:
                 self.source = ui.label().classes("text-xs text-gray-500 font-mono break-all")
             self.facts = ui.label().classes("text-sm")
             self.error = ui.label().classes("text-sm text-negative")
+        self.motion = MotionFacts()
         with ui.card().classes("w-full"):
             ui.label("Stage latencies").classes("font-medium")
             columns = [
@@ -181,6 +204,8 @@ class CameraFacts:
             f" · {formatting.count(view.viewers, 'viewer')}"
         )
         self.error.set_text(view.inference_error or view.capture.last_error or "")
+        self.motion.update(view, self._live.frame)
+        self._motion_toggle.follow(view)
         self.stages.rows = [
             {
                 "stage": stage.removesuffix("_ms"),

@@ -89,6 +89,8 @@ def draw(
 ) -> None:
     """Draw, name (masks have none) and save; `shot` shows the draft on the picture just
     before saving."""
+    # a notification of the last save may still lie over the buttons at the bottom
+    wait_for(lambda: not notifications(driver), what="the notifications to go", timeout=15)
     wait_for(lambda: button(driver, f"Draw {kind}"), what=f"the Draw {kind} button").click()
     for n, (x, y) in enumerate(points, start=1):
         click_picture(driver, x, y)
@@ -98,6 +100,10 @@ def draw(
     if shot is not None:
         driver.save_screenshot(str(shot))
     wait_for(lambda: button(driver, f"Save {kind}"), what="Save enabled").click()
+
+
+def notifications(driver) -> int:
+    return driver.execute_script("return document.querySelectorAll('.q-notification').length")
 
 
 def saved_points(http: httpx.Client, kind: str, name: str) -> list[list[float]] | None:

@@ -155,7 +155,10 @@ def _security(args: argparse.Namespace) -> int:
     """token, user and tls commands: on the data dir `serve` would use (APPLIANCE_DATA_DIR…)."""
     from appliance.auth.commands import run
     from appliance.auth.user_commands import run_user_command
+    from appliance.logging import setup_cli_audit
     from appliance.settings import Settings
+
+    setup_cli_audit()
 
     try:
         settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))

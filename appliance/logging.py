@@ -118,3 +118,16 @@ def setup_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         std = logging.getLogger(name)
         std.handlers, std.propagate = [], True
+
+
+def setup_cli_audit() -> None:
+    """For the token and user commands: their audit lines also go to journald when
+    systemd-python is installed, beside the service's (they change what the running service
+    accepts); the stderr handler loguru starts with shows them on the terminal."""
+    journal = _journal_sink()
+    if journal is not None:
+        logger.add(journal, level="INFO", format="{message}", filter=_only_audit)
+
+
+def _only_audit(record: Any) -> bool:
+    return record["extra"].get("audit") is True

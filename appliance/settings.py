@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         description="ONNX Runtime execution providers in order of preference.",
     )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per op; 0 = auto.")
+    opencv_threads: int = Field(
+        1, ge=0, le=256, description="OpenCV's own worker threads; 0 = its default (one a core)."
+    )
     inter_op_threads: int = Field(0, ge=0)
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted request body.")
     max_model_mb: float = Field(512.0, gt=0, description="Largest accepted model upload.")

@@ -10,7 +10,7 @@ count, and where an object stopped, or left, the difference fades within half a 
 (frames of a slow walker still differ from a background that lags 0.3 s behind). When more
 than LIGHTING_SHARE of the frame changes at once it is a lighting change (a cloud, lights
 switched on, the camera's night mode): no motion, the background starts again from this
-frame. Costs about a millisecond for a 720p frame, most of it the shrinking.
+frame. Costs about 0.3 ms for a 720p frame on one thread.
 """
 
 from __future__ import annotations
@@ -126,11 +126,13 @@ def _merged(boxes: list[Box]) -> list[Box]:
 
 def _shrink(pixels: np.ndarray) -> np.ndarray:
     """A small, blurred grey copy: shrinking first makes the grey conversion and the blur
-    cost a sixteenth of what they would at 720p, and averages sensor noise away."""
+    cost a sixteenth of what they would at 720p. Bilinear, not area averaging: a tenth of
+    the time (0.17 against 1.6 ms for 720p on one thread), and the blur after it averages
+    sensor noise away as well."""
     height, width = pixels.shape[:2]
     scale = min(1.0, WORK_HEIGHT / height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale < 1 else pixels
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR) if scale < 1 else pixels
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
     return cv2.GaussianBlur(grey, (3, 3), 0)
 

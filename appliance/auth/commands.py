@@ -4,11 +4,14 @@ or without the service running (it re-reads tokens.json when it changes)."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
+from appliance.auth.audit import audit
 from appliance.auth.initial import INITIAL_TOKEN_FILE, read_initial, revoke
 from appliance.auth.scopes import Scope
 from appliance.auth.tls import default_hosts, make_self_signed
@@ -62,14 +65,24 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     if args.token_command == "create":
         issued = store.create(args.name, args.scope)
         info = issued.info
+        audit("token.create", outcome="ok", client=cli_client(), target=info.id, scope=info.scope)
         _note(f"created token {info.id} {info.name!r} ({info.scope}); it is shown only now:")
         print(issued.token)  # alone on stdout: TOKEN=$(appliance token create …)
         return 0
     if args.token_command == "list":
         return _list(store, as_json=args.json)
     info = revoke(store, initial, args.id)
+    audit("token.revoke", outcome="ok", client=cli_client(), target=info.id)
     print(f"revoked token {info.id} {info.name!r} ({info.scope})")
     return 0
+
+
+def cli_client() -> str:
+    """Who changed the data dir, for audit lines: the command line and its login name."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"cli:uid{os.getuid()}"
 
 
 def _show(store: TokenStore, initial: Path) -> int:

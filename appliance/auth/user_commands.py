@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from appliance.auth.accounts import INITIAL_USER, Accounts
+from appliance.auth.audit import audit
+from appliance.auth.commands import cli_client
 from appliance.auth.scopes import Scope
 from appliance.errors import InvalidInputError
 
@@ -66,9 +68,11 @@ def run_user_command(args: argparse.Namespace, data_dir: Path) -> int:
     elif command == "remove":
         info = accounts.remove(args.name)
         print(f"removed user {info.name} ({info.role.label})")
-    elif command == "list":
+    if command in ("add", "passwd", "role", "remove"):
+        audit(f"user.{command}", outcome="ok", client=cli_client(), target=info.name)
+    if command == "list":
         _list(accounts, as_json=args.json)
-    else:
+    elif command == "show-initial":
         return _show_initial(accounts)
     return 0
 

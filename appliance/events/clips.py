@@ -38,6 +38,7 @@ Render = Callable[[ProcessedFrame], np.ndarray]
 _TICK_S = 0.25  # how often an idle recorder checks for clips whose camera went quiet
 _QUIET_S = 1.0  # frames missing this long past a clip's post-roll: finish it without them
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a file name, never a path
+STILL_FPS = 2.0  # frames a second clips keep of a still scene
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,7 @@ class ClipRecorder:
         # begin() may name a start up to begin_slack_s ago (events start after a few frames)
         self._ring = PacketRing(pre_s + begin_slack_s)
         self._inbox: Inbox[ProcessedFrame, _Command] = Inbox(queue_frames)
+        self._last_offer_mono = float("-inf")  # offer()'s caller's: one thread per camera
         self._clips: dict[str, _Clip] = {}
         self._encoder: H264Encoder | None = None
         self._want_key = False
@@ -135,7 +137,15 @@ class ClipRecorder:
 
     def offer(self, processed: ProcessedFrame) -> bool:
         """Queue a frame for encoding; False (the frame is dropped from clips) when the
-        recorder is `queue_frames` behind or closed. Never waits."""
+        recorder is `queue_frames` behind or closed. Never waits. While the scene is still
+        (a frame the motion gate carried, nothing moving in it) only STILL_FPS frames a
+        second are encoded: they are the same picture, and the clip holds each one longer
+        (its frames carry their own durations), for a fraction of the encoding."""
+        frame = processed.frame
+        still = processed.carried and frame.motion is not None and not frame.motion.moving
+        if still and frame.captured_mono - self._last_offer_mono < 1.0 / STILL_FPS:
+            return True
+        self._last_offer_mono = frame.captured_mono
         return self._inbox.put_frame(processed)
 
     def begin(self, event_id: str, start_time: float) -> None:

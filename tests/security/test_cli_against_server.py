@@ -83,6 +83,10 @@ def test_create_use_list_revoke_round_trip(server: Server) -> None:
 
         revoked = cli(server, "revoke", mine["id"])
         assert revoked.returncode == 0, revoked.stderr
+        # both changes audited (journald with systemd-python, else stderr), never the secret
+        for done, event in ((created, "token.create"), (revoked, "token.revoke")):
+            assert f"audit {event} outcome=ok client=cli:" in done.stderr, done.stderr
+            assert f"target={mine['id']}" in done.stderr and token not in done.stderr
         assert_error(http.get("/v1/cameras", headers=bearer(token)), 401, "unauthorized")
         assert asyncio.run(ws_status(f"{ws_url}?access_token={token}")) == 401
         assert cli(server, "revoke", mine["id"]).returncode == 1  # no such token any more

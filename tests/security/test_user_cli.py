@@ -122,3 +122,6 @@ def test_the_console_script_has_the_user_commands(tmp_path: Path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert Accounts(tmp_path).check_password("dan", "dan's password") is not None
+    # the change is audited (journald with systemd-python, else stderr), never the password
+    assert "audit user.add outcome=ok client=cli:" in done.stderr and "target=dan" in done.stderr
+    assert "dan's password" not in done.stderr

@@ -14,6 +14,7 @@ recording every frame message. Reported:
   (gated), against the same latency ungated plus one frame interval;
 - IDF1 of the gated run's tracks against the ungated run's on the moving phases' frames
   (py-motmetrics, IoU >= 0.5, frames both runs inferred);
+- one camera on a still clip with nobody watching, gated and not: the service's CPU;
 - 8 cameras: 7 on a still clip and 1 on the phase clip, gated: the service's CPU while all
   are still, and the moving camera's inferred frames per second while it moves;
 - the motion detector alone: ms per 720p frame (median, p95);
@@ -249,6 +250,21 @@ def detector_cost(frames: int = 300) -> dict[str, float]:
     }
 
 
+def unwatched_still_cpu(root: Path, gate: bool, seconds: float = 20.0) -> float:
+    """The service's CPU with one camera on a still clip and nobody watching (the phase runs
+    above have a viewer taking every frame's message, which costs a few % itself)."""
+    still = write_phase_clip(root / "still-only.avi", still_s=10.0, moving_s=0.0)
+    workdir = root / f"unwatched-{gate}"
+    workdir.mkdir()
+    with start_server(workdir, [camera("cam", still.path, gate)]) as server:
+        process = psutil.Process(server.process.pid)
+        time.sleep(3.0)
+        cpu0, t0 = process.cpu_times(), time.monotonic()
+        time.sleep(seconds)
+        cpu1, t1 = process.cpu_times(), time.monotonic()
+    return round(100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0), 1)
+
+
 def demo_cpu(root: Path, gate: bool, seconds: float) -> float:
     config = DEMO_CAMERA.model_dump()
     config["motion"]["enabled"] = gate
@@ -282,6 +298,9 @@ def main() -> None:
                 result = run_one(root / f"{name}-{round_}", clip, name == "gated", args.loops)
                 runs[name].append(result)
                 print(f"round {round_ + 1} {name}: {result['phases']}", flush=True)
+        unwatched = {"gated": unwatched_still_cpu(root, True)}
+        unwatched["ungated"] = unwatched_still_cpu(root, False)
+        print(f"one still camera, nobody watching: {unwatched}", flush=True)
         eight = eight_cameras(root, clip, seconds=clip.loop_frames / clip.fps + 5)
         print(f"8 cameras: {eight}", flush=True)
         demo = {}
@@ -327,6 +346,7 @@ def main() -> None:
         },
         "idf1_gated_vs_ungated": [s[0] for s in scores],
         "idf1_frames": [s[1] for s in scores],
+        "still_unwatched_cpu_percent": unwatched,
         "eight_cameras": eight,
         "motion_detector_ms_720p": cost,
         "demo_camera_cpu_percent": demo,
@@ -350,6 +370,10 @@ def main() -> None:
         f"bound {first['bound_s']} s"
     )
     print(f"IDF1 gated vs ungated: {summary['idf1_gated_vs_ungated']}")
+    print(
+        f"one still camera, nobody watching: gated {unwatched['gated']} % CPU, "
+        f"ungated {unwatched['ungated']} %"
+    )
     print(
         f"8 cameras: all still {eight['cpu_percent_all_still']} % CPU, one moving "
         f"{eight['cpu_percent_one_moving']} %, "

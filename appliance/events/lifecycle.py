@@ -124,11 +124,13 @@ class EventTracker:
                 return []
             return self._end_gone(now_mono, self._lost_after())
 
-    def alive(self, now_mono: float) -> None:
+    def alive(self, now_mono: float) -> list[EventChange]:
         """A frame came that was not inferred (the motion gate skipped it): the camera is
-        not stalled, and nothing was seen or missed."""
+        not stalled, nothing new was seen, and the events of objects unseen for as long as
+        an inferred frame would allow end now."""
         with self._lock:
             self._alive_mono = now_mono
+            return self._end_gone(now_mono, self._lost_after())
 
     def end_all(self) -> list[EventChange]:
         """The camera stops: every open event ends at its object's last sighting."""

@@ -72,14 +72,14 @@ class CameraRuntime:
         with self._lock:
             if frame_id <= self._last_delivered:
                 if feed is not None:
-                    feed.gate.finished(frame_id, None)
+                    feed.gate.finished(frame_id, False)
                 return
             self._last_delivered = frame_id
         try:
             processed = run_stages(self.stages, processed)
         except StageError as exc:
             if feed is not None:
-                feed.gate.finished(frame_id, None)
+                feed.gate.finished(frame_id, False)
             self._set_errors(stage=exc.message)
             return
         if feed is not None:

@@ -39,7 +39,10 @@ class EventStage:
 
     def carry(self, processed: ProcessedFrame) -> None:
         """A frame the motion gate did not infer: into the clip all the same (clips keep
-        the camera's frame rate), and the camera counts as alive; events are not touched."""
+        the camera's frame rate); time passes for the events, so one whose object is gone
+        ends on time (and its clip with it) while the gate infers at its idle rate."""
         if self.recorder is not None:
             self.recorder.offer(processed)
-        self.tracker.alive(processed.frame.captured_mono)
+        changes = self.tracker.alive(processed.frame.captured_mono)
+        if changes:  # objects unseen long enough have left, inferred frame or not
+            self.sink(self.camera_id, changes)

@@ -90,7 +90,7 @@ class CameraItem:
 
     def fail(self, exc: BaseException) -> None:
         """The worker reports a camera's failures (once per change), not each item."""
-        self.feed.gate.finished(self.frame.frame_id, None)
+        self.feed.gate.finished(self.frame.frame_id, False)
 
 
 @dataclass(frozen=True, slots=True)

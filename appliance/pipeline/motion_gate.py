@@ -23,6 +23,7 @@ from appliance.domain import Frame, Motion
 
 WINDOW_S = 60.0  # telemetry: shares and rates over the last minute
 STUCK_S = 5.0  # an inferred frame this late is no longer waited for before carrying
+IN_VIEW_S = 2.0  # objects found this recently count as in view (the tracked rate goes on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class GateState:
     """What the gate remembers of one camera: written by its inference worker only."""
 
     last_inferred: float = float("-inf")  # monotonic time the last frame went to inference
-    in_view: bool = False  # the last inferred frame had detections (after the stages)
+    seen: float = float("-inf")  # when an inferred frame last had detections (after stages)
     pending_id: int = 0  # frame id of the last frame sent to inference
     pending_since: float = 0.0
     done_id: int = 0  # frame id of the last inferred frame delivered (or failed)
@@ -51,17 +52,24 @@ class GateState:
         self.last_inferred = self.pending_since = now
         self.pending_id = frame.frame_id
 
-    def finished(self, frame_id: int, in_view: bool | None) -> None:
+    def finished(self, frame_id: int, found: bool, now: float | None = None) -> None:
+        """An inferred frame was delivered (or failed: `found` False)."""
         self.done_id = max(self.done_id, frame_id)
-        if in_view is not None:
-            self.in_view = in_view
+        if found:
+            self.seen = time.monotonic() if now is None else now
+
+    def in_view(self, now: float) -> bool:
+        """Objects were found within IN_VIEW_S: one the detector missed for a frame or two
+        (or one that just left) is still looked for at the tracked rate, so its track and
+        its event go on (or end) as with every frame inferred."""
+        return now - self.seen < IN_VIEW_S
 
 
 def due(plan: GatePlan, state: GateState, motion: Motion | None, now: float) -> bool:
     """Whether this frame goes to the detector."""
     if motion is None or motion.moving:
         return True  # (None: motion was not looked at, e.g. the gate was just turned on)
-    rate = plan.tracked_fps if state.in_view else plan.idle_fps
+    rate = plan.tracked_fps if state.in_view(now) else plan.idle_fps
     return now - state.last_inferred >= 1.0 / rate
 
 

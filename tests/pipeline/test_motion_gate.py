@@ -200,9 +200,11 @@ def test_the_gate_decides_by_motion_objects_in_view_and_time() -> None:
     assert due(plan, state, None, 100.01), "no motion analysis: every frame"
     assert not due(plan, state, still, 104.9)
     assert due(plan, state, still, 105.0), "idle: 1/idle_fps"
-    state.in_view = True
+    state.finished(1, True, now=100.0)  # objects found
     assert not due(plan, state, still, 100.4)
     assert due(plan, state, still, 100.5), "objects in view: 1/tracked_fps"
+    state.finished(2, False, now=100.5)  # none in the next: looked for a while longer
+    assert due(plan, state, still, 101.9) and not due(plan, state, still, 102.1)
 
 
 def test_gate_stats_count_motion_events_and_the_inferred_share() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -16,10 +17,18 @@ def write_clip(
     """An MJPG clip of the scene panning sideways, `size` (width, height), written with OpenCV."""
     width = size[0]
     scene = cv2.resize(compose_scene().pixels, size)
+    panning = (np.roll(scene, index * 4 * width // 640, axis=1) for index in range(frames))
+    return write_mjpg(path, panning, fps, size)
+
+
+def write_mjpg(
+    path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int] = (1280, 720)
+) -> Path:
+    """`frames` (BGR, `size` (width, height)) as an MJPG .avi that OpenCV reads back."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     try:
-        for index in range(frames):
-            writer.write(np.roll(scene, index * 4 * width // 640, axis=1))
+        for pixels in frames:
+            writer.write(pixels)
     finally:
         writer.release()
     return path

@@ -4,11 +4,11 @@ for `moving_s`, on a loop. The file camera loops it, so the phases alternate for
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
+from appliance.devtools.clip import write_mjpg
 from appliance.devtools.trajectories import TrajectoryScene
 
 
@@ -41,12 +41,6 @@ def write_phase_clip(
     walking = TrajectoryScene.load(0, fps)
     empty = TrajectoryScene((), {}, 1.0, fps).render(0)
     still, moving = round(still_s * fps), round(moving_s * fps)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (1280, 720))
-    try:
-        for _ in range(still):
-            writer.write(empty)
-        for index in range(moving):
-            writer.write(walking.render(index % walking.frames))
-    finally:
-        writer.release()
+    walks = (walking.render(index % walking.frames) for index in range(moving))
+    write_mjpg(path, itertools.chain(itertools.repeat(empty, still), walks), fps)
     return PhaseClip(path, fps, still, moving)

@@ -3,11 +3,11 @@ loop. Each visit is one object's life, so it is one event with a known start and
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
+from appliance.devtools.clip import write_mjpg
 from appliance.devtools.trajectories import Actor, TrajectoryScene
 from appliance.sources.demo_scene import load_asset
 
@@ -33,14 +33,7 @@ def write_visit_clip(
     walk = TrajectoryScene((WALKER,), {WALKER.asset: load_asset(WALKER.asset)}, 2 * visit_s, fps)
     empty = TrajectoryScene((), {}, 1.0, fps).render(0)
     gap, steps = round(empty_s * fps), round(visit_s * fps)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (1280, 720))
-    try:
-        for _ in range(gap):
-            writer.write(empty)
-        for index in range(steps):
-            writer.write(walk.render(index))
-        for _ in range(gap):
-            writer.write(empty)
-    finally:
-        writer.release()
+    walking = (walk.render(index) for index in range(steps))
+    frames = itertools.chain(itertools.repeat(empty, gap), walking, itertools.repeat(empty, gap))
+    write_mjpg(path, frames, fps)
     return VisitClip(path, fps, (2 * gap + steps) / fps, gap / fps, steps / fps)

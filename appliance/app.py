@@ -38,6 +38,7 @@ from appliance.auth.client_address import TrustedProxies
 from appliance.auth.throttle import Throttle, ThrottlePolicy
 from appliance.config import ConfigStore
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.openvino import OpenVinoConfig
 from appliance.events.retention import RetentionPolicy
 from appliance.models.builds import EngineBuilder
 from appliance.models.engine_cache import EngineCache
@@ -49,6 +50,7 @@ from appliance.pipeline.runtime import Pipeline
 from appliance.secret import load_or_create_secret
 from appliance.services.auth import AuthService
 from appliance.services.auth_guard import AuthGuard
+from appliance.services.calibration import CalibrationFrames
 from appliance.services.camera_views import CameraLimits, CameraReporter
 from appliance.services.cameras import CameraService
 from appliance.services.container import Services, UploadLimits
@@ -84,6 +86,11 @@ def build_services(settings: Settings) -> Services:
         inter_op_threads=settings.inter_op_threads,
         cache_dir=settings.data_dir / "cache" / "onnxruntime",
     )
+    openvino = OpenVinoConfig(
+        device=settings.openvino_device,
+        threads=settings.intra_op_threads,
+        cache_dir=settings.data_dir / "cache" / "openvino",
+    )
     engine_cache = EngineCache(settings.data_dir / "cache" / "engines")
     events = EventBus()
     metrics = Metrics()
@@ -100,9 +107,8 @@ def build_services(settings: Settings) -> Services:
         on_error=reporter.error_changed,
     )
     specs = [ModelSpec.parse(text) for text in settings.models]
-    serving = ServingService(
-        specs, config, pipeline, store, EngineSelector(config, settings.engine, engine_cache)
-    )
+    selector = EngineSelector(config, settings.engine, engine_cache, openvino=openvino)
+    serving = ServingService(specs, config, pipeline, store, selector)
     detection = DetectionService(
         serving,
         ImageLimits(max_pixels=settings.max_image_pixels, max_batch=settings.max_batch_images),
@@ -127,8 +133,20 @@ def build_services(settings: Settings) -> Services:
     )
     metrics.watch_telemetry(telemetry.snapshot)
     repository = ModelRepository(settings.data_dir / "models")
-    builder = EngineBuilder(engine_cache, config, settings.data_dir / "cache" / "tensorrt")
-    job_service = JobService(repository, builder, events, on_finished=metrics.observe_job)
+    builder = EngineBuilder(
+        engine_cache,
+        config,
+        settings.data_dir / "cache" / "tensorrt",
+        openvino=openvino,
+        min_agreement=settings.int8_min_agreement,
+    )
+    job_service = JobService(
+        repository,
+        builder,
+        events,
+        on_finished=metrics.observe_job,
+        frames=CalibrationFrames(pipeline).supplier,
+    )
     metrics.watch_jobs(job_service.counts)
     models = ModelService(
         repository,

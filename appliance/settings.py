@@ -47,10 +47,21 @@ class Settings(BaseSettings):
         description="Models to load: 'demo', a path to an .onnx file, or name=path. "
         "The first one answers requests that name no model.",
     )
-    engine: Literal["auto", "onnxruntime", "tensorrt"] = Field(
+    engine: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = Field(
         "auto",
         description="auto: a cached TensorRT engine where TensorRT and a GPU exist, else "
+        "OpenVINO where it is installed on x86_64 (its INT8 build if one was made), else "
         "ONNX Runtime with the first available provider.",
+    )
+    openvino_device: str = Field(
+        "AUTO", description="OpenVINO device: AUTO (its choice), CPU, GPU (an Intel GPU)."
+    )
+    int8_min_agreement: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="An INT8 build serves only if its detections agree with the original "
+        "model's at least this well (F1, boxes matched at IoU 0.5 with the same label).",
     )
     providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=lambda: ["tensorrt", "cuda", "cpu"],

@@ -124,6 +124,7 @@ class LoadedModelOut(Schema):
     version: str
     backend: str
     device: str
+    precision: str | None = None
     input_size: tuple[int, int]
     labels: int
     warmup_ms: float

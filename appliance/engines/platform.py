@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 from loguru import logger
+
+from appliance.engines.openvino import openvino_version
 
 CPU = "cpu"
 
@@ -37,6 +39,8 @@ class Platform:
     gpu: Gpu | None
     onnxruntime: str
     providers: tuple[str, ...]  # ONNX Runtime's available execution providers
+    openvino: str | None = None  # the OpenVINO version where it is installed
+    machine: str = field(default_factory=lambda: platform.machine() or "unknown")
 
     @property
     def can_run_tensorrt(self) -> bool:
@@ -44,7 +48,7 @@ class Platform:
 
     @property
     def cpu_tag(self) -> str:
-        return f"{CPU} {platform.machine() or 'unknown'}"
+        return f"{CPU} {self.machine}"
 
 
 @functools.cache
@@ -55,13 +59,15 @@ def probe_platform() -> Platform:
         gpu=_gpu_from_nvml() or _gpu_from_pycuda(),
         onnxruntime=_onnxruntime_version(),
         providers=tuple(_onnxruntime_providers()),
+        openvino=openvino_version(),
     )
     logger.info(
-        "engines: TensorRT {}, GPU {}, ONNX Runtime {} with {}",
+        "engines: TensorRT {}, GPU {}, ONNX Runtime {} with {}, OpenVINO {}",
         found.tensorrt or "not installed",
         found.gpu.tag if found.gpu else "none",
         found.onnxruntime,
         ", ".join(p.removesuffix("ExecutionProvider") for p in found.providers),
+        found.openvino or "not installed",
     )
     return found
 

@@ -3,8 +3,8 @@
 An engine type is one module of appliance.engines holding its config model (frozen, with a
 `type` literal) and its engine class (with `open`, see base.EngineFactory). Registering one
 is one line in ENGINE_TYPES. The modules are imported here to build `EngineConfig`; they are
-light, and import their backend (onnxruntime, tensorrt + pycuda, tritonclient) only when an
-engine is opened, so importing this registry loads none of them.
+light, and import their backend (onnxruntime, openvino, tensorrt + pycuda, tritonclient)
+only when an engine is opened, so importing this registry loads none of them.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class EngineType:
 
 ENGINE_TYPES: tuple[EngineType, ...] = (
     EngineType("onnxruntime", "onnxruntime", "OnnxRuntimeConfig", "OnnxRuntimeEngine", (".onnx",)),
+    EngineType("openvino", "openvino", "OpenVinoConfig", "OpenVinoEngine", (".xml",)),
     EngineType("tensorrt", "tensorrt", "TensorRTConfig", "TensorRTEngine", (".engine", ".plan")),
     EngineType("remote", "remote", "RemoteConfig", "RemoteEngine"),
 )

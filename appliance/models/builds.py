@@ -1,12 +1,13 @@
 """Engine builds from ONNX models, cached by what makes them valid: TensorRT engines where
-TensorRT and a GPU exist, ONNX Runtime's optimised graph everywhere. A build is verified
-against the original model before it enters the cache. The job service runs builds in its
+TensorRT and a GPU exist, OpenVINO INT8 models where OpenVINO and NNCF are installed, ONNX
+Runtime's optimised graph everywhere. A build is verified against the original model before
+it enters the cache. The job service runs builds in its
 background thread; this module knows nothing of jobs beyond `progress` and `cancelled`."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from appliance.engines.base import Engine, TensorSpec
 from appliance.engines.onnxruntime import OnnxRuntimeConfig, optimize_onnx
+from appliance.engines.openvino import OpenVinoConfig
 from appliance.engines.platform import Platform, probe_platform
 from appliance.engines.registry import open_engine
 from appliance.engines.tensorrt import TensorRTConfig
@@ -26,15 +28,20 @@ from appliance.errors import (
     ModelLoadError,
 )
 from appliance.models.engine_cache import BuildOutput, CachedArtifact, CacheKey, EngineCache
+from appliance.models.int8 import check_int8_tools, nncf_version
 
-BUILD_KINDS = ("tensorrt", "onnxruntime")
-PRECISIONS = ("fp16", "fp32")
+BUILD_KINDS = ("tensorrt", "onnxruntime", "openvino")
+PRECISIONS = ("fp16", "fp32", "int8")
 DEFAULT_MAX_BATCH = 8
+MIN_AGREEMENT = 0.9  # an INT8 model serves only if its detections agree this well (F1)
 MAX_BATCH_LIMIT = 64
 ORT_LEVEL = "extended"  # see optimize_onnx: the level whose output is not tied to this CPU
 ORT_TOLERANCE = 1e-3  # an optimised graph computes the same function: relative to the output
 
 Progress = Callable[[float, str], None]  # fraction done (0..1), what is happening
+# (how many, cancelled) -> BGR frames of the cameras that use the model as they come,
+# maybe fewer
+FrameSupplier = Callable[[int, Callable[[], bool]], Iterable[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,13 @@ class BuildRequest:
     kind: str
     precision: str
     max_batch: int
+    frames: FrameSupplier | None = None  # INT8 calibration; None: no camera uses the model
 
 
 def default_precision(kind: str) -> str:
-    """FP16 for TensorRT (the point of a GPU build), FP32 for ONNX Runtime."""
-    return "fp16" if kind == "tensorrt" else "fp32"
+    """FP16 for TensorRT (the point of a GPU build), INT8 for OpenVINO (its only build: an
+    fp32/bf16 model needs none), FP32 for ONNX Runtime."""
+    return {"tensorrt": "fp16", "openvino": "int8"}.get(kind, "fp32")
 
 
 def tensorrt_identity(platform: Platform) -> tuple[str, str] | None:
@@ -58,6 +67,17 @@ def tensorrt_identity(platform: Platform) -> tuple[str, str] | None:
     if platform.tensorrt is None or platform.gpu is None:
         return None
     return platform.tensorrt, platform.gpu.tag
+
+
+OPENVINO_IR_DEVICE = "any"  # an OpenVINO IR runs on every device OpenVINO has
+
+
+def openvino_identity(platform: Platform) -> tuple[str, str] | None:
+    """(OpenVINO version, device) OpenVINO models are built for here, or None without it.
+    The IR a build writes is the same for every device: compiling it for one is the load."""
+    if platform.openvino is None:
+        return None
+    return platform.openvino, OPENVINO_IR_DEVICE
 
 
 def onnxruntime_identity(platform: Platform, config: OnnxRuntimeConfig) -> tuple[str, str]:
@@ -79,9 +99,14 @@ class EngineBuilder:
         config: OnnxRuntimeConfig,
         timing_dir: Path,
         probe: Callable[[], Platform] = probe_platform,
+        *,
+        openvino: OpenVinoConfig | None = None,
+        min_agreement: float = MIN_AGREEMENT,
     ) -> None:
         self.cache = cache
         self._config = config
+        self._openvino = openvino or OpenVinoConfig()
+        self._min_agreement = min_agreement  # INT8 builds: F1 against the original
         self._timing_dir = timing_dir
         self._probe = probe
 
@@ -93,9 +118,15 @@ class EngineBuilder:
             raise InvalidInputError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
         if not 1 <= max_batch <= MAX_BATCH_LIMIT:
             raise InvalidInputError(f"max_batch must be 1..{MAX_BATCH_LIMIT}")
+        if precision == "int8" and kind != "openvino":
+            raise InvalidInputError("int8 builds are OpenVINO's (kind openvino)")
         if kind == "onnxruntime" and precision != "fp32":
             # the CPU provider lacks FP16 kernels for most ops: an FP16 graph runs slower
             raise InvalidInputError("ONNX Runtime optimisation builds are fp32")
+        if kind == "openvino":
+            if precision != "int8":
+                raise InvalidInputError("OpenVINO builds are int8 (fp32/bf16 need no build)")
+            check_int8_tools()
         if kind == "tensorrt" and tensorrt_identity(self._probe()) is None:
             platform = self._probe()
             missing = "TensorRT" if platform.tensorrt is None else "an NVIDIA GPU"
@@ -111,6 +142,11 @@ class EngineBuilder:
             batch = dims[0] if isinstance(dims[0], int) else f"1..{request.max_batch}"
             shapes = _shape_text(name, [batch, *dims[1:]])
             options = ""
+        elif request.kind == "openvino":
+            identity = openvino_identity(platform)
+            if identity is None:
+                raise BackendUnavailableError("OpenVINO is not installed")
+            shapes, options = _shape_text(name, dims), f"nncf={nncf_version()}"
         else:
             identity = onnxruntime_identity(platform, self._config)
             shapes, options = _shape_text(name, dims), f"level={ORT_LEVEL}"
@@ -130,7 +166,11 @@ class EngineBuilder:
         cancelled: Callable[[], bool],
     ) -> CachedArtifact:
         """Build into the cache; BuildCancelledError once `cancelled()` says so."""
-        run = self._onnxruntime if request.kind == "onnxruntime" else self._tensorrt
+        run = {
+            "onnxruntime": self._onnxruntime,
+            "openvino": self._int8,
+            "tensorrt": self._tensorrt,
+        }[request.kind]
         return self.cache.store(
             key, request.model, lambda staging: run(request, key, staging, progress, cancelled)
         )
@@ -158,6 +198,26 @@ class EngineBuilder:
         progress(0.95, "saving")
         details = {"providers": providers, "level": ORT_LEVEL, "check": check}
         return BuildOutput("model.onnx", metadata, details)
+
+    def _int8(
+        self,
+        request: BuildRequest,
+        key: CacheKey,
+        staging: Path,
+        progress: Progress,
+        cancelled: Callable[[], bool],
+    ) -> BuildOutput:
+        from appliance.models.int8_build import build_int8  # it runs detectors: no cycle
+
+        return build_int8(
+            request.onnx,
+            staging,
+            self._openvino,
+            request.frames,
+            progress,
+            cancelled,
+            min_agreement=self._min_agreement,
+        )
 
     def _tensorrt(
         self,

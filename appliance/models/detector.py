@@ -74,12 +74,15 @@ class Detector:
         labels: Sequence[str],
         path: Path | None = None,
         note: str | None = None,
+        precision: str | None = None,
     ):
         self.ref = ref
         self.engine = engine
         self.labels = tuple(labels)
         self.path = path
         self.note = note  # why this backend serves it (engine: auto), for views and logs
+        # what the engine computes in (fp32, fp16, bf16, int8); None: not known (remote)
+        self.precision = precision or getattr(engine, "precision", None)
         self.input_hw = _input_size(engine)
         self.family = _family(engine, len(self.labels))
         self.dynamic_batch = engine.inputs[0].dynamic_batch
@@ -121,7 +124,8 @@ class Detector:
             return cls.open(name, file_engine_config(path, config), path)
         engine, selection = selector.load(path)
         digest = selection.onnx_sha256  # read once by the selector, not twice
-        return cls._adopt(name, engine, path, digest[:12] if digest else None, selection.note)
+        version = digest[:12] if digest else None
+        return cls._adopt(name, engine, path, version, selection.note, selection.precision)
 
     @classmethod
     def connect(cls, name: str, uri: str) -> Detector:
@@ -131,14 +135,20 @@ class Detector:
 
     @classmethod
     def _adopt(
-        cls, name: str, engine: Engine, path: Path | None, version: str | None, note: str | None
+        cls,
+        name: str,
+        engine: Engine,
+        path: Path | None,
+        version: str | None,
+        note: str | None,
+        precision: str | None = None,
     ) -> Detector:
         """A detector around an opened engine; the engine is closed if that fails."""
         try:
             labels = resolve_labels(engine.metadata, path)
             if version is None:
                 version = file_version(path) if path is not None else "remote"
-            return cls(ModelRef(name, version), engine, labels, path, note)
+            return cls(ModelRef(name, version), engine, labels, path, note, precision)
         except Exception:
             engine.close()
             raise

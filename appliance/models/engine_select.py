@@ -1,10 +1,13 @@
 """`engine: auto`: which backend serves a model on this machine, and why.
 
 TensorRT where `tensorrt` is installed and a GPU is present, with the engine a build left in
-the cache for this model, TensorRT version and GPU; else ONNX Runtime with the best
-provider available (the configured order: TensorRT EP, CUDA, CPU), from the optimised graph
-a build cached if there is one, else from the ONNX file itself. The choice and its reason
-are logged and shown in /v1/models. `onnxruntime` and `tensorrt` force one backend.
+the cache for this model, TensorRT version and GPU; else OpenVINO where it is installed on
+x86_64 (most of its benefit is there: bf16 and VNNI CPUs, Intel GPUs), with the INT8 model a
+build left in the cache if there is one, else the ONNX file at the device's own precision;
+else ONNX Runtime with the best provider available (the configured order: TensorRT EP, CUDA,
+CPU), from the optimised graph a build cached if there is one, else from the ONNX file
+itself. The choice and its reason are logged and shown in /v1/models. `onnxruntime`,
+`openvino` and `tensorrt` force one backend.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ from loguru import logger
 
 from appliance.engines.base import Engine
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.openvino import OpenVinoConfig
 from appliance.engines.platform import Platform, probe_platform
 from appliance.engines.registry import open_engine
 from appliance.engines.tensorrt import TensorRTConfig
 from appliance.errors import ApplianceError, BackendUnavailableError, ModelLoadError
-from appliance.models.builds import onnxruntime_identity, tensorrt_identity
+from appliance.models.builds import onnxruntime_identity, openvino_identity, tensorrt_identity
 from appliance.models.engine_cache import EngineCache
 from appliance.models.files import sha256_of
 
-EngineChoice = Literal["auto", "onnxruntime", "tensorrt"]
-ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", "onnxruntime", "tensorrt")
+EngineChoice = Literal["auto", "onnxruntime", "openvino", "tensorrt"]
+ENGINE_CHOICES: tuple[EngineChoice, ...] = ("auto", "onnxruntime", "openvino", "tensorrt")
+OPENVINO_MACHINES = ("x86_64", "AMD64")  # where auto picks OpenVINO
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,12 @@ class Selection:
     note: str  # in words, for /v1/models and the log
     artifact: str | None = None  # the cache entry used (its key digest), if any
     onnx_sha256: str | None = None  # the model file's, when it had to be read
+    precision: str | None = None  # what the engine computes in: fp32, fp16, bf16, int8
 
 
 class EngineSelector:
     """Opens every engine it picks through the registry (`open_engine`), configured by
-    `config` (ONNX Runtime) and `tensorrt` (TensorRT engines from the cache)."""
+    `config` (ONNX Runtime), `openvino` and `tensorrt` (TensorRT engines from the cache)."""
 
     def __init__(
         self,
@@ -51,11 +57,13 @@ class EngineSelector:
         probe: Callable[[], Platform] = probe_platform,
         *,
         tensorrt: TensorRTConfig | None = None,
+        openvino: OpenVinoConfig | None = None,
     ) -> None:
         if choice not in ENGINE_CHOICES:
             raise ModelLoadError(f"unknown engine {choice!r}; use one of {ENGINE_CHOICES}")
         self.config = config
         self.tensorrt = tensorrt or TensorRTConfig()
+        self.openvino = openvino or OpenVinoConfig()
         self.choice = choice
         self._cache = cache
         self._probe = probe
@@ -63,12 +71,15 @@ class EngineSelector:
 
     def load(self, path: Path) -> tuple[Engine, Selection]:
         """Load the ONNX model at `path` with the backend this machine serves it best with."""
-        reason = ""
-        if self.choice != "onnxruntime":
-            engine, selection, reason = self._tensorrt(path)
+        reasons = []
+        for backend, attempt in (("tensorrt", self._tensorrt), ("openvino", self._openvino)):
+            if self.choice not in ("auto", backend):
+                continue
+            engine, selection, reason = attempt(path)
             if engine is not None and selection is not None:
                 return self._chosen(path, engine, selection)
-        engine, selection = self._onnxruntime(path, reason)
+            reasons.append(reason)
+        engine, selection = self._onnxruntime(path, "; ".join(reasons))
         return self._chosen(path, engine, selection)
 
     def _tensorrt(self, path: Path) -> tuple[Engine | None, Selection | None, str]:
@@ -95,7 +106,41 @@ class EngineSelector:
             return None, None, f"the cached TensorRT engine did not load ({exc.message})"
         key = entry.key
         note = f"TensorRT {key.backend_version} engine from the cache ({key.precision})"
-        return engine, Selection("tensorrt", note, entry.meta.digest), ""
+        return engine, Selection("tensorrt", note, entry.meta.digest, precision=key.precision), ""
+
+    def _openvino(self, path: Path) -> tuple[Engine | None, Selection | None, str]:
+        """OpenVINO: the INT8 model a build cached for this file, else the file itself at
+        the device's own precision; or why not (raised when OpenVINO is forced)."""
+        platform = self._probe()
+        forced = self.choice == "openvino"
+        identity = openvino_identity(platform)
+        if identity is None:
+            if forced:
+                raise BackendUnavailableError("engine is openvino, but OpenVINO is not installed")
+            return None, None, "no OpenVINO installed"
+        if not forced and platform.machine not in OPENVINO_MACHINES:
+            return None, None, f"auto picks OpenVINO on x86_64 only, this is {platform.machine}"
+        engine = None
+        entry = self._cache.find(self._sha256(path), "openvino", *identity) if self._cache else None
+        if entry is not None:
+            config = self.openvino.model_copy(update={"precision": entry.key.precision})
+            try:
+                engine = open_engine(config, entry.path, metadata=entry.meta.model_metadata)
+            except ApplianceError as exc:
+                logger.warning("cached OpenVINO model {} did not load: {}", entry.path, exc.message)
+                entry = None
+        if engine is None:
+            try:
+                engine = open_engine(self.openvino, path)
+            except ApplianceError as exc:
+                if forced:
+                    raise
+                return None, None, f"OpenVINO did not load it ({exc.message})"
+        precision = str(getattr(engine, "precision", "default"))
+        note = f"OpenVINO {identity[0]} on {engine.device} ({precision}"
+        note += ", built from this model and cached)" if entry is not None else ")"
+        digest = entry.meta.digest if entry is not None else None
+        return engine, Selection("openvino", note, digest, precision=precision), ""
 
     def _onnxruntime(self, path: Path, reason: str) -> tuple[Engine, Selection]:
         entry = None
@@ -115,7 +160,8 @@ class EngineSelector:
             note += " with its optimised graph from the cache"
         if reason:
             note += f" ({reason})"
-        return engine, Selection("onnxruntime", note, entry.meta.digest if entry else None)
+        digest = entry.meta.digest if entry else None
+        return engine, Selection("onnxruntime", note, digest, precision=_ort_precision(engine))
 
     def _chosen(self, path: Path, engine: Engine, selection: Selection) -> tuple[Engine, Selection]:
         logger.info("engine {} for {}: {}", self.choice, path.name, selection.note)
@@ -127,6 +173,11 @@ class EngineSelector:
         if key not in self._hashes:
             self._hashes[key] = sha256_of(path)
         return self._hashes[key]
+
+
+def _ort_precision(engine: Engine) -> str:
+    """An ONNX graph computes in its own types: fp16 where its input is, else fp32."""
+    return "fp16" if engine.inputs[0].dtype == "float16" else "fp32"
 
 
 def _stat_key(path: Path) -> tuple[str, int, int]:

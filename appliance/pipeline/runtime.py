@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from appliance.domain import DetectionResult, DetectParams
+from appliance.domain import DetectionResult, DetectParams, Frame
 from appliance.errors import ConflictError, ModelClosedError, NotFoundError
 from appliance.models.detector import DecodedImage, Detector
 from appliance.pipeline.broadcast import Broadcaster
@@ -256,6 +256,14 @@ class Pipeline:
             model=worker.detector.ref.name if worker is not None else None,
             gate=_gate_summary(runtime) if runtime.motion.settings is not None else None,
         )
+
+    def latest_frame(self, camera_id: str) -> Frame | None:
+        """The newest frame of the camera that went through its pipeline (None before
+        the first): what a sampler of real frames reads, without becoming a viewer."""
+        with self._lock:
+            broadcaster = self._runtime(camera_id).broadcaster
+        processed = broadcaster.processed.peek()[1]
+        return processed.frame if processed is not None else None
 
     def cameras_on(self, name: str) -> set[str]:
         """Running cameras whose frames a detector named `name` infers."""

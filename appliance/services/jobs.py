@@ -7,7 +7,8 @@ What the API and the dashboard call (all cheap and non-blocking, safe from the e
     jobs.list() -> list[Job]                 newest first
     jobs.get(job_id) -> Job                  JobNotFoundError (404) if unknown
     jobs.submit(model, kind, precision=None, max_batch=None) -> Job
-        queue a build of a repository model ("tensorrt" or "onnxruntime"); the same build
+        queue a build of a repository model ("tensorrt", "openvino" (int8) or
+        "onnxruntime"); the same build
         already queued or running is returned instead of a second one. A build the cache
         already holds completes at once (`cached`: true).
     jobs.cancel(job_id) -> Job               queued: cancelled now; running: stops at its
@@ -41,6 +42,7 @@ from appliance.models.builds import (
     DEFAULT_MAX_BATCH,
     BuildRequest,
     EngineBuilder,
+    FrameSupplier,
     default_precision,
 )
 from appliance.models.repository import ModelMeta, ModelRepository
@@ -65,10 +67,12 @@ class JobService:
         events: EventBus,
         *,
         on_finished: Callable[[Job], None] | None = None,
+        frames: Callable[[str], FrameSupplier | None] | None = None,
         keep: int = 100,
     ) -> None:
         self._repository = repository
         self._builder = builder
+        self._frames = frames  # a model's cameras' frames (INT8 calibration)
         self._events = events
         self._on_finished = on_finished  # e.g. Prometheus
         self._keep = keep
@@ -223,6 +227,7 @@ class JobService:
             kind=job.kind,
             precision=job.precision,
             max_batch=job.max_batch,
+            frames=self._frames(job.model) if self._frames and job.kind == "openvino" else None,
         )
         state, changes = self._build(job.id, request)
         with self._wake:

@@ -57,6 +57,7 @@ class LoadedModel:
     version: str
     backend: str
     device: str
+    precision: str | None
     input_size: tuple[int, int]
     labels: int
     warmup_ms: float
@@ -68,6 +69,7 @@ class LoadedModel:
             version=detector.ref.version,
             backend=detector.engine.backend,
             device=detector.engine.device,
+            precision=detector.precision,
             input_size=detector.input_hw,
             labels=len(detector.labels),
             warmup_ms=round(warmup_ms, 1),

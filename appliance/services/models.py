@@ -32,6 +32,7 @@ class ModelView:
     backend: str | None
     device: str | None
     engine_note: str | None = None  # why this backend serves it (engine: auto's choice)
+    precision: str | None = None  # what the serving engine computes in: fp32, bf16, int8…
     suppress_nested: float | None = None  # as the loaded model merges nested boxes
 
 
@@ -156,6 +157,7 @@ class ModelService:
             backend=loaded.engine.backend if serving and loaded else None,
             device=loaded.engine.device if serving and loaded else None,
             engine_note=loaded.note if serving and loaded else None,
+            precision=loaded.precision if serving and loaded else None,
             suppress_nested=loaded.suppress_nested if serving and loaded else None,
         )
 

@@ -148,4 +148,8 @@ def test_builds_this_machine_cannot_run_are_refused_up_front(tmp_path: Path) -> 
     with pytest.raises(InvalidInputError, match="max_batch"):
         builder(tmp_path, ORIN).check("tensorrt", "fp16", 0)
     with pytest.raises(InvalidInputError, match="kind"):
-        builder(tmp_path, ORIN).check("openvino", "fp16", 8)
+        builder(tmp_path, ORIN).check("coreml", "fp16", 8)
+    with pytest.raises(InvalidInputError, match="OpenVINO builds are int8"):
+        builder(tmp_path, CPU_ONLY).check("openvino", "fp16", 8)
+    with pytest.raises(InvalidInputError, match="int8 builds are OpenVINO's"):
+        builder(tmp_path, CPU_ONLY).check("onnxruntime", "int8", 8)

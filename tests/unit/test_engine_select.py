@@ -21,8 +21,11 @@ from appliance.services.detection import ModelSpec
 
 CPU = OnnxRuntimeConfig(providers=("cpu",), intra_op_threads=2)
 HERE = probe_platform()
-NO_TENSORRT = dataclasses.replace(HERE, tensorrt=None, gpu=None)
-ORIN = dataclasses.replace(HERE, tensorrt="10.3.0", gpu=Gpu("Orin", "8.7"))
+# a machine with ONNX Runtime only (OpenVINO is auto's CPU choice where it is installed)
+NO_TENSORRT = dataclasses.replace(HERE, tensorrt=None, gpu=None, openvino=None)
+ORIN = dataclasses.replace(
+    HERE, tensorrt="10.3.0", gpu=Gpu("Orin", "8.7"), openvino=None, machine="aarch64"
+)
 
 
 def selector(tmp_path: Path, platform: Platform, choice: str = "auto") -> EngineSelector:
@@ -30,10 +33,8 @@ def selector(tmp_path: Path, platform: Platform, choice: str = "auto") -> Engine
     return EngineSelector(CPU, choice, cache, lambda: platform)  # type: ignore[arg-type]
 
 
-def test_this_machine_keeps_onnx_runtime_on_the_cpu(tmp_path: Path) -> None:
-    if HERE.can_run_tensorrt:
-        pytest.skip("this machine has TensorRT and a GPU")
-    engine, selection = selector(tmp_path, HERE).load(demo_model_path())
+def test_without_openvino_onnx_runtime_serves_on_the_cpu(tmp_path: Path) -> None:
+    engine, selection = selector(tmp_path, NO_TENSORRT).load(demo_model_path())
     try:
         assert (engine.backend, engine.device, selection.backend) == (
             "onnxruntime",
@@ -41,6 +42,7 @@ def test_this_machine_keeps_onnx_runtime_on_the_cpu(tmp_path: Path) -> None:
             "onnxruntime",
         )
         assert selection.artifact is None and "ONNX Runtime on CPU" in selection.note
+        assert selection.precision == "fp32"
     finally:
         engine.close()
 
@@ -120,6 +122,8 @@ def test_a_detector_through_the_selector_keeps_the_onnx_files_version(tmp_path: 
     detector = Detector.load("demo", path, CPU, selector(tmp_path, NO_TENSORRT))
     try:
         assert detector.ref.version == file_version(path) == sha256_of(path)[:12]
-        assert detector.note == "ONNX Runtime on CPU (no TensorRT installed)"
+        assert detector.note == (
+            "ONNX Runtime on CPU (no TensorRT installed; no OpenVINO installed)"
+        )
     finally:
         detector.close()

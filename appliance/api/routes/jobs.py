@@ -20,12 +20,13 @@ _ERRORS = error_responses(404, 409, 422)
 
 class JobRequest(Schema):
     model: str = Field(description="A model in the repository (an ONNX file).")
-    kind: Literal["tensorrt", "onnxruntime"] = Field(
-        description="tensorrt: a TensorRT engine (NVIDIA GPU with TensorRT); onnxruntime: "
-        "ONNX Runtime's optimised graph (anywhere)."
+    kind: Literal["tensorrt", "openvino", "onnxruntime"] = Field(
+        description="tensorrt: a TensorRT engine (NVIDIA GPU with TensorRT); openvino: an INT8 "
+        "model calibrated on the frames of the cameras that use it, checked against the "
+        "original (OpenVINO with NNCF); onnxruntime: ONNX Runtime's optimised graph (anywhere)."
     )
-    precision: Literal["fp16", "fp32"] | None = Field(
-        None, description="Default: fp16 for TensorRT, fp32 for ONNX Runtime."
+    precision: Literal["fp16", "fp32", "int8"] | None = Field(
+        None, description="Default: fp16 for TensorRT, int8 for OpenVINO, fp32 for ONNX Runtime."
     )
     max_batch: int | None = Field(
         None, ge=1, le=64, description="Largest batch the engine takes (default 8)."

@@ -38,6 +38,11 @@ class ModelOut(Schema):
     engine_note: str | None = Field(
         None, description="Why this backend serves it: engine auto's choice, a cached build."
     )
+    precision: str | None = Field(
+        None,
+        description="What the serving engine computes in: fp32, fp16, bf16 or int8 (an OpenVINO "
+        "INT8 build); null: not loaded, or a remote model.",
+    )
     suppress_nested: float | None = Field(
         None,
         description="A box with this share of its area inside a larger box of its class merges "
@@ -65,6 +70,7 @@ class ModelOut(Schema):
             backend=view.backend,
             device=view.device,
             engine_note=view.engine_note,
+            precision=view.precision,
             suppress_nested=view.suppress_nested,
             validation=m.validation,
         )

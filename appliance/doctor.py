@@ -115,6 +115,33 @@ def probe_onnxruntime() -> Probe:
     return Probe(True, detail, {"providers": providers})
 
 
+def probe_openvino() -> Probe:
+    from appliance.engines.openvino import openvino_version
+
+    core = _import("openvino").Core()
+    devices = list(core.available_devices)
+    shown = ", ".join(f"{d} ({core.get_property(d, 'FULL_DEVICE_NAME')})" for d in devices)
+    version = openvino_version()
+    return Probe(bool(devices), f"openvino {version}: {shown}", {"devices": devices})
+
+
+def probe_nncf() -> Probe:
+    from appliance.models.int8 import nncf_version  # pip metadata: NNCF is not imported
+
+    version = nncf_version()
+    if version is None:
+        return Probe(False, "not installed (pip extra: int8)")
+    return Probe(True, f"nncf {version}", {"version": version})
+
+
+def probe_engine_auto() -> Probe:
+    from appliance.engines.platform import probe_platform
+    from appliance.models.engine_select import auto_choice
+
+    backend, why = auto_choice(probe_platform())
+    return Probe(True, f"{backend}: {why}", {"backend": backend})
+
+
 def probe_opencv() -> Probe:
     cv2 = _import("cv2")
     build = cv2.getBuildInformation()
@@ -187,6 +214,9 @@ PROBES: dict[str, tuple[str, Callable[[], Probe]]] = {
     "tensorrt": ("TensorRT", probe_tensorrt),
     "pycuda": ("pycuda", probe_pycuda),
     "onnxruntime": ("ONNX Runtime", probe_onnxruntime),
+    "openvino": ("OpenVINO", probe_openvino),
+    "nncf": ("NNCF (INT8 builds)", probe_nncf),
+    "engine_auto": ("Engine auto picks", probe_engine_auto),
     "opencv": ("OpenCV", probe_opencv),
     "cameras": ("Cameras (V4L2)", probe_cameras),
     "argus": ("CSI (nvarguscamerasrc)", probe_argus),
@@ -227,6 +257,17 @@ def assess(probes: dict[str, Probe]) -> dict[str, Feature]:
                     bool({"CUDAExecutionProvider", "TensorrtExecutionProvider"} & providers),
                     "onnxruntime-gpu (its CUDA or TensorRT execution provider)",
                 ),
+            ],
+        ),
+        "openvino_inference": (
+            "OpenVINO inference (CPU, Intel GPU)",
+            [(p["openvino"].found, "openvino (a dependency on x86_64, pip extra elsewhere)")],
+        ),
+        "int8_builds": (
+            "INT8 builds calibrated on your cameras",
+            [
+                (p["openvino"].found, "openvino"),
+                (p["nncf"].found, "nncf (pip extra: int8)"),
             ],
         ),
         "tensorrt_engines": (

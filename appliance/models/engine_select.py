@@ -45,6 +45,28 @@ class Selection:
     precision: str | None = None  # what the engine computes in: fp32, fp16, bf16, int8
 
 
+def auto_choice(platform: Platform) -> tuple[str, str]:
+    """What `engine: auto` serves a model with on `platform` before any build, and why: for
+    `appliance doctor` (the selector itself also looks in the cache for each model)."""
+    if platform.can_run_tensorrt:
+        return "tensorrt", (
+            f"TensorRT {platform.tensorrt} on {platform.gpu.tag if platform.gpu else '?'} for "
+            "models with a built engine (POST /v1/jobs kind tensorrt); the others as below"
+        )
+    if platform.openvino is not None and platform.machine in OPENVINO_MACHINES:
+        return "openvino", (
+            f"OpenVINO {platform.openvino} on {platform.machine}: no TensorRT with a GPU here; "
+            "its INT8 build for a model where one was made (POST /v1/jobs kind openvino)"
+        )
+    why = (
+        "no OpenVINO installed"
+        if platform.openvino is None
+        else (f"OpenVINO is auto's choice on x86_64 only, this is {platform.machine}")
+    )
+    providers = ", ".join(p.removesuffix("ExecutionProvider") for p in platform.providers)
+    return "onnxruntime", f"ONNX Runtime {platform.onnxruntime} ({providers}): {why}"
+
+
 class EngineSelector:
     """Opens every engine it picks through the registry (`open_engine`), configured by
     `config` (ONNX Runtime), `openvino` and `tensorrt` (TensorRT engines from the cache)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from typing import Any
@@ -12,6 +13,8 @@ from appliance.doctor import Probe, run_probe
 FEATURES = {
     "cpu_inference",
     "gpu_inference",
+    "openvino_inference",
+    "int8_builds",
     "tensorrt_engines",
     "usb_cameras",
     "csi_cameras",
@@ -50,6 +53,12 @@ def test_json_report_shape_cpu_yes_gpu_no() -> None:
     assert any("onnxruntime-gpu" in need for need in features["gpu_inference"]["missing"])
     providers = report["probes"]["onnxruntime"]["info"]["providers"]
     assert "CPUExecutionProvider" in providers
+    # OpenVINO is a dependency on x86_64, NNCF comes with the test extra: auto picks OpenVINO
+    if platform.machine() == "x86_64":
+        assert features["openvino_inference"]["available"] is True
+        assert features["int8_builds"]["available"] is True
+        assert "CPU" in report["probes"]["openvino"]["info"]["devices"]
+        assert report["probes"]["engine_auto"]["info"]["backend"] == "openvino"
 
 
 def test_table_lists_machine_and_features() -> None:

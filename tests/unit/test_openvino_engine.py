@@ -1,0 +1,124 @@
+"""The OpenVINO engine on the demo model: the same detections as ONNX Runtime fp32 on the real
+photos, labels carried over, compiled models cached on disk, broken files refused; and how
+`engine` chooses it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers import DATA, PHOTOS, compose_scene
+
+from appliance.analytics.tracker import box_iou
+from appliance.domain import Detection, DetectParams
+from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.openvino import OpenVinoConfig, OpenVinoEngine
+from appliance.engines.platform import probe_platform
+from appliance.errors import BackendUnavailableError, ModelLoadError
+from appliance.models.agreement import agreement
+from appliance.models.demo import demo_model_path
+from appliance.models.detector import DecodedImage, Detector
+from appliance.models.engine_cache import EngineCache
+from appliance.models.engine_select import EngineSelector
+
+pytest.importorskip("openvino")  # a dependency on x86_64; an extra elsewhere
+
+CPU = OnnxRuntimeConfig(providers=("cpu",))
+HERE = probe_platform()
+OPENVINO = OpenVinoConfig(device="CPU")
+
+
+def images() -> list[np.ndarray]:
+    photos = [cv2.imread(str(DATA / name)) for name in PHOTOS.values()]
+    return [*photos, compose_scene().pixels]
+
+
+def detections(detector: Detector, params: DetectParams) -> list[list[Detection]]:
+    return [detector.detect([DecodedImage(image)], [params])[0].detections for image in images()]
+
+
+@pytest.fixture(scope="module")
+def detectors() -> tuple[Detector, Detector]:
+    onnxruntime = Detector.open("demo", CPU, demo_model_path())
+    openvino = Detector.open("demo", OPENVINO, demo_model_path())
+    yield onnxruntime, openvino
+    onnxruntime.close()
+    openvino.close()
+
+
+@pytest.mark.parametrize("conf", [0.25, 0.1])
+def test_openvino_finds_what_onnx_runtime_finds(
+    detectors: tuple[Detector, Detector], conf: float
+) -> None:
+    """Boxes matched one to one at IoU > 0.9 with the same label, on every photo."""
+    onnxruntime, openvino = detectors
+    expected = detections(onnxruntime, DetectParams(conf=conf))
+    got = detections(openvino, DetectParams(conf=conf))
+    assert sum(map(len, expected)) >= 4  # the cup, the cat, the person… something to compare
+    for wanted, found in zip(expected, got, strict=True):
+        assert [d.label for d in wanted] == [d.label for d in found]
+        for a, b in zip(wanted, found, strict=True):
+            iou = box_iou(
+                np.array([[a.x1, a.y1, a.x2, a.y2]]), np.array([[b.x1, b.y1, b.x2, b.y2]])
+            )
+            assert iou[0, 0] > 0.9 and abs(a.confidence - b.confidence) < 0.02, (a, b)
+    assert agreement(expected, got).f1 == 1.0
+
+
+def test_the_onnx_models_labels_and_metadata_come_along(
+    detectors: tuple[Detector, Detector],
+) -> None:
+    onnxruntime, openvino = detectors
+    assert openvino.labels == onnxruntime.labels and len(openvino.labels) == 80
+    assert openvino.fill == onnxruntime.fill == 127
+    assert openvino.engine.inputs[0].name == "images"
+    assert openvino.engine.outputs[0].name == onnxruntime.engine.outputs[0].name
+    assert openvino.engine.inputs[0].dynamic_batch
+    assert openvino.precision in {"fp32", "bf16"}  # what this CPU computes in
+
+
+def test_a_dynamic_batch_runs_as_one_call(detectors: tuple[Detector, Detector]) -> None:
+    _, openvino = detectors
+    scene = DecodedImage(compose_scene().pixels)
+    batch = openvino.detect([scene, scene, scene], [DetectParams()] * 3)
+    assert len(batch) == 3 and batch[0].detections == batch[2].detections
+
+
+def test_compiled_models_are_cached_on_disk(tmp_path: Path) -> None:
+    cache = tmp_path / "openvino"
+    config = OPENVINO.model_copy(update={"cache_dir": cache})
+    OpenVinoEngine.load(demo_model_path(), config).close()
+    blobs = list(cache.glob("*.blob"))
+    assert blobs and all(blob.stat().st_size > 1_000_000 for blob in blobs)
+    again = OpenVinoEngine.load(demo_model_path(), config)  # from the blob this time
+    try:
+        assert list(cache.glob("*.blob")) == blobs
+        assert again.infer(np.zeros((1, 3, 416, 416), np.float32))[0].shape == (1, 2535, 85)
+    finally:
+        again.close()
+
+
+def test_a_broken_model_is_a_load_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(demo_model_path().read_bytes()[:50_000])
+    with pytest.raises(ModelLoadError, match=r"OpenVINO cannot load broken\.onnx"):
+        OpenVinoEngine.load(broken, OPENVINO)
+
+
+def test_engine_choices(tmp_path: Path) -> None:
+    cache = EngineCache(tmp_path / "engines")
+    none = dataclasses.replace(HERE, tensorrt=None, gpu=None, openvino=None)
+    with pytest.raises(BackendUnavailableError, match="OpenVINO is not installed"):
+        EngineSelector(CPU, "openvino", cache, lambda: none).load(demo_model_path())
+    arm = dataclasses.replace(HERE, tensorrt=None, gpu=None, machine="aarch64")
+    engine, selection = EngineSelector(CPU, "auto", cache, lambda: arm).load(demo_model_path())
+    engine.close()
+    assert selection.backend == "onnxruntime" and "x86_64 only" in selection.note
+    engine, selection = EngineSelector(CPU, "openvino", cache, lambda: arm).load(
+        demo_model_path()
+    )  # forced: anywhere it is installed
+    engine.close()
+    assert selection.backend == "openvino" and selection.precision in {"fp32", "bf16"}

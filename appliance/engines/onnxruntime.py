@@ -73,6 +73,8 @@ class OnnxRuntimeEngine:
         self.outputs = tuple(_spec(arg) for arg in session.get_outputs())
         self.metadata: Mapping[str, str] = dict(session.get_modelmeta().custom_metadata_map)
         self._input_name = self.inputs[0].name
+        # a graph computes in its own types: fp16 where its input is, else fp32
+        self.precision = "fp16" if self.inputs[0].dtype == "float16" else "fp32"
 
     @classmethod
     def open(

@@ -183,7 +183,8 @@ class EngineSelector:
         if reason:
             note += f" ({reason})"
         digest = entry.meta.digest if entry else None
-        return engine, Selection("onnxruntime", note, digest, precision=_ort_precision(engine))
+        precision = getattr(engine, "precision", None)
+        return engine, Selection("onnxruntime", note, digest, precision=precision)
 
     def _chosen(self, path: Path, engine: Engine, selection: Selection) -> tuple[Engine, Selection]:
         logger.info("engine {} for {}: {}", self.choice, path.name, selection.note)
@@ -195,11 +196,6 @@ class EngineSelector:
         if key not in self._hashes:
             self._hashes[key] = sha256_of(path)
         return self._hashes[key]
-
-
-def _ort_precision(engine: Engine) -> str:
-    """An ONNX graph computes in its own types: fp16 where its input is, else fp32."""
-    return "fp16" if engine.inputs[0].dtype == "float16" else "fp32"
 
 
 def _stat_key(path: Path) -> tuple[str, int, int]:

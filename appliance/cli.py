@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model", dest="models", action="append", metavar="SPEC",
         help=setting_help("models", "repeat for several"),
     )  # fmt: skip
+    serve.add_argument("--engine", choices=setting_choices("engine"), help=setting_help("engine"))
     serve.add_argument("--providers", help=setting_help("providers", "comma-separated"))
     serve.add_argument(
         "--log-level", choices=setting_choices("log_level"), help=setting_help("log_level")
@@ -102,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     from appliance.server import serve
     from appliance.settings import Settings
 
-    names = ("host", "port", "data_dir", "models", "providers", "log_level")
+    names = ("host", "port", "data_dir", "models", "engine", "providers", "log_level")
     flags = {name: getattr(args, name) for name in names}
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})

@@ -214,10 +214,12 @@ class RemoteEngine:
                 outputs=wanted,
                 headers=target.headers,
             )
-        except exception as exc:  # the server answered: an HTTP error status
-            raise InferenceError(
-                f"remote inference on {target.address} failed: {_message(exc)}"
-            ) from exc
+        except exception as exc:  # the server answered with an error status
+            why = f"remote inference on {target.address} failed: {_message(exc)}"
+            if exc.status() == "400":  # the request itself: retrying will not help
+                raise InferenceError(why) from exc
+            # it cannot serve now (model unloaded there, token revoked, not ready)
+            raise RemoteUnavailableError(why, retry_after=self._retry_s) from exc
         except Exception as exc:  # the transport's: refused, reset, closed, timed out
             why = f"remote model server {target.address} is unreachable: {_message(exc)}"
             with self._down_lock:

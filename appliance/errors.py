@@ -119,6 +119,12 @@ class InferenceError(ModelError):
     code = "inference_failed"
 
 
+class RemoteUnavailableError(InferenceError):
+    """A remote model's server cannot be reached now (refused, timed out): try again later."""
+
+    code = "remote_unavailable"
+
+
 class ModelClosedError(InferenceError):
     """A detector that a swap replaced was asked to detect: resolve the model again."""
 

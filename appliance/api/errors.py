@@ -28,6 +28,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ApplianceError], int], ...] = (
     (errors.TooManyFailuresError, 429),
     (errors.NotReadyError, 503),
     (errors.OverloadedError, 503),
+    (errors.RemoteUnavailableError, 503),  # a remote model's server is away, not us
     (errors.InferenceError, 500),
     (errors.ModelError, 422),
 )

@@ -55,14 +55,15 @@ def start_server(
     cameras: Sequence[dict] | None = (),
     env: dict[str, str] | None = None,
     auth: bool = False,
+    port: int | None = None,
 ) -> Iterator[Server]:
     """Start the CLI in `workdir` with `cameras` saved in its data dir (none: nothing shares
     the CPU with what is measured); wait until its models are warm and its cameras stream;
     SIGTERM it afterwards. Authentication is off unless `auth` (then `server.token` holds
     the initial admin token). `cameras` None: start on what `workdir` holds from an earlier
-    start (a restart)."""
+    start (a restart). `port` None: a free one (give the old one to restart in place)."""
     env = {"APPLIANCE_AUTH": "1" if auth else "0", **(env or {})}
-    port, log, data = free_port(), workdir / "server.log", workdir / "data"
+    port, log, data = port or free_port(), workdir / "server.log", workdir / "data"
     if cameras is None:
         cameras = json.loads((data / "config.json").read_text())["cameras"]
     else:

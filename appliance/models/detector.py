@@ -17,7 +17,7 @@ from appliance.domain import Detection, DetectionResult, DetectParams, ModelRef,
 from appliance.engines.base import Engine, EngineConfigBase
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.registry import file_engine_config, open_engine
-from appliance.engines.remote import RemoteConfig, RemoteModel
+from appliance.engines.remote import RemoteConfig, RemoteEngine, RemoteModel
 from appliance.errors import InferenceError, ModelClosedError, UnsupportedModelError
 from appliance.models.decode import (
     DEFAULT_FILL,
@@ -128,10 +128,13 @@ class Detector:
         return cls._adopt(name, engine, path, version, selection.note, selection.precision)
 
     @classmethod
-    def connect(cls, name: str, uri: str) -> Detector:
-        """A model served elsewhere over the Open Inference Protocol (`triton://…`)."""
-        version = RemoteModel.parse(uri).version or "remote"
-        return cls.open(name, RemoteConfig(), uri, version=version, note=f"remote, {uri}")
+    def connect(
+        cls, name: str, target: RemoteModel, config: RemoteConfig | None = None
+    ) -> Detector:
+        """A model served elsewhere over the Open Inference Protocol. Its version is the
+        repository's for that server, model and version (`RemoteModel.digest`)."""
+        engine = RemoteEngine.connect(target, config)
+        return cls._adopt(name, engine, None, target.digest[:12], f"remote, {target.uri}")
 
     @classmethod
     def _adopt(

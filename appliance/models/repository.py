@@ -1,6 +1,7 @@
 """The on-disk model repository: `models/<name>/<version>/` holding the model file and its
-metadata. Versions are content hashes; writes are atomic, so a half-written upload never
-appears in the list."""
+metadata (a remote model: no file; its server in the metadata, its token in a 0600 file).
+Versions are content hashes; writes are atomic, so a half-written upload never appears in
+the list."""
 
 from __future__ import annotations
 
@@ -16,14 +17,29 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance.durable import write_atomic as write_secret
+from appliance.engines.remote import RemoteModel
 from appliance.errors import ConflictError, InvalidInputError, ModelNotFoundError
 from appliance.models.files import fsync_dir, sha256_of, write_atomic
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMATS = {".onnx": "onnx"}
 META_FILE = "meta.json"
+TOKEN_FILE = "token"  # a remote model's bearer token: 0600, never in meta.json or the API
+REMOTE_FORMAT = "remote"
 META_SCHEMA_VERSION = 1  # files written before the field existed have the same layout: 1
 _LEFTOVERS = (".staging-*", ".deleting-*")  # what a killed writer leaves; never a version
+
+
+class RemoteMeta(BaseModel):
+    """Where a remote model is served (Open Inference Protocol); its token is kept apart."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="The server, http(s)://host:port; its /v2 below that.")
+    model: str
+    version: str = ""
+    token: bool = Field(False, description="Whether a bearer token is sent (never shown).")
 
 
 class ModelMeta(BaseModel):
@@ -44,6 +60,7 @@ class ModelMeta(BaseModel):
     input_size: tuple[int, int] | None = None
     output_family: str | None = None
     validation: dict[str, Any] = Field(default_factory=dict)
+    remote: RemoteMeta | None = Field(None, description="Served elsewhere: by this server.")
     schema_version: int = Field(META_SCHEMA_VERSION, le=META_SCHEMA_VERSION)
 
 
@@ -128,6 +145,64 @@ class ModelRepository:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return meta
+
+    def add_remote(self, name: str, target: RemoteModel, **details: Any) -> ModelMeta:
+        """Register a model served elsewhere as a new version of `name` (atomically, like a
+        file). The same server, model and version again is the same version: a new token
+        replaces the old one."""
+        check_name(name)
+        digest = target.digest
+        final = self.root / name / digest[:12]
+        if final.exists():
+            self._keep_token(final, target.token)
+            meta = self._read(final)
+            if meta.remote is not None and meta.remote.token != bool(target.token):
+                remote = meta.remote.model_copy(update={"token": bool(target.token)})
+                meta = meta.model_copy(update={"remote": remote})
+                write_atomic(final / META_FILE, meta.model_dump_json(indent=2).encode())
+            return meta
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root / name))
+        try:
+            remote = RemoteMeta(
+                url=target.url, model=target.model, version=target.version, token=bool(target.token)
+            )
+            meta = ModelMeta(
+                name=name,
+                version=digest[:12],
+                file="",
+                format=REMOTE_FORMAT,
+                sha256=digest,
+                size_bytes=0,
+                source=target.uri,
+                created=time.time(),
+                remote=remote,
+                **details,
+            )
+            self._keep_token(staging, target.token)
+            write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
+            fsync_dir(staging)
+            os.replace(staging, final)
+            fsync_dir(final.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return meta
+
+    def remote(self, meta: ModelMeta) -> RemoteModel:
+        """Where a remote model is served, with its token (blocking: reads the token)."""
+        if meta.remote is None:
+            raise InvalidInputError(f"model {meta.name} is a file, not a remote model")
+        token_file = self.root / meta.name / meta.version / TOKEN_FILE
+        token = token_file.read_text().strip() if meta.remote.token else ""
+        return RemoteModel.from_url(meta.remote.url, meta.remote.model, meta.remote.version, token)
+
+    @staticmethod
+    def _keep_token(folder: Path, token: str) -> None:
+        if token:
+            write_secret(folder / TOKEN_FILE, token.encode(), mode=0o600)
+        else:
+            (folder / TOKEN_FILE).unlink(missing_ok=True)
 
     def delete(self, name: str, *, active: set[str]) -> None:
         meta = self.get(name)

@@ -1,5 +1,6 @@
-"""Checks a model must pass before it can be activated: a valid ONNX graph with one image
-input and a known output family, labels, a test inference on a real frame, and a benchmark."""
+"""Checks a model must pass before it can be activated: a valid ONNX graph (or a reachable
+remote model) with one image input and a known output family, labels, a test inference on a
+real frame, and a benchmark."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from appliance.domain import DetectParams
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.remote import RemoteModel
 from appliance.errors import ApplianceError, UnsupportedModelError
 from appliance.models.detector import DecodedImage, Detector
 
@@ -29,39 +31,53 @@ def validate_model(
     except ApplianceError as exc:
         raise UnsupportedModelError(exc.message) from None
     try:
+        return _report(detector, frame, runs, ["onnx.checker"])
+    finally:
+        detector.close()
+
+
+def validate_remote(
+    name: str, target: RemoteModel, frame: np.ndarray, runs: int = 10
+) -> tuple[dict[str, Any], tuple[list[str], tuple[int, int], str]]:
+    """The validation report of a model served elsewhere, and its labels, input size and
+    output family: reachable (ModelLoadError with the server's reason if not), then the
+    same checks as an upload, over the network. Nothing is kept connected."""
+    detector = Detector.connect(name, target)
+    try:
+        report = _report(detector, frame, runs, ["reachable", "model metadata"])
+        return report, (list(detector.labels), detector.input_hw, detector.family.value)
+    finally:
+        detector.close()
+
+
+def _report(detector: Detector, frame: np.ndarray, runs: int, checked: list[str]) -> dict[str, Any]:
+    """A test inference on a real frame, then `runs` timed ones (raises on a failure)."""
+    try:
         (result,) = detector.detect([DecodedImage(frame)], DetectParams())
         times = []
         for _ in range(runs):
             start = time.perf_counter()
             detector.engine.infer(_blank_batch(detector))
             times.append((time.perf_counter() - start) * 1000)
-        return {
-            "checks": [
-                "onnx.checker",
-                "one image input",
-                "output family",
-                "labels",
-                "test inference",
-            ],
-            "input_size": list(detector.input_hw),
-            "output_family": detector.family.value,
-            "labels": len(detector.labels),
-            "dynamic_batch": detector.dynamic_batch,
-            "suppress_nested": detector.suppress_nested,
-            "test_frame": {
-                "width": result.width,
-                "height": result.height,
-                "detections": len(result.detections),
-                "labels": sorted({d.label for d in result.detections}),
-            },
-            "latency_ms": {"p50": round(statistics.median(times), 2), "max": round(max(times), 2)},
-            "backend": detector.engine.backend,
-            "device": detector.engine.device,
-        }
     except ApplianceError as exc:
         raise UnsupportedModelError(f"test inference failed: {exc.message}") from None
-    finally:
-        detector.close()
+    return {
+        "checks": [*checked, "one image input", "output family", "labels", "test inference"],
+        "input_size": list(detector.input_hw),
+        "output_family": detector.family.value,
+        "labels": len(detector.labels),
+        "dynamic_batch": detector.dynamic_batch,
+        "suppress_nested": detector.suppress_nested,
+        "test_frame": {
+            "width": result.width,
+            "height": result.height,
+            "detections": len(result.detections),
+            "labels": sorted({d.label for d in result.detections}),
+        },
+        "latency_ms": {"p50": round(statistics.median(times), 2), "max": round(max(times), 2)},
+        "backend": detector.engine.backend,
+        "device": detector.engine.device,
+    }
 
 
 def model_labels(path: Path, config: OnnxRuntimeConfig) -> tuple[list[str], tuple[int, int], str]:

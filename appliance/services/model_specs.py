@@ -23,7 +23,7 @@ class ModelSpec:
 
     name: str
     path: Path | None
-    remote: str | None = None  # triton://host:port/model[/version]
+    remote: RemoteModel | None = None  # served elsewhere: triton://… or a registered URL
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
@@ -34,13 +34,13 @@ class ModelSpec:
         name, sep, location = text.partition("=")
         if not sep or "://" in name:
             name, location = "", text
-        remote = location if location.startswith(f"{REMOTE_SCHEME}://") else None
+        # a malformed URI fails here, not at start-up
+        remote = RemoteModel.parse(location) if location.startswith(f"{REMOTE_SCHEME}://") else None
         if not name:
-            name = RemoteModel.parse(remote).model if remote else Path(location).stem
+            name = remote.model if remote else Path(location).stem
         if not MODEL_NAME.match(name):
             raise ModelLoadError(f"model name {name!r} must be letters, digits, '.', '_' or '-'")
         if remote is not None:
-            RemoteModel.parse(remote)  # a malformed URI fails here, not at start-up
             return cls(name, None, remote)
         return cls(name, Path(location).expanduser())
 

@@ -12,10 +12,11 @@ import numpy as np
 from loguru import logger
 
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.engines.remote import RemoteModel
 from appliance.errors import ApplianceError
 from appliance.models.demo import demo_model_path
 from appliance.models.repository import ModelMeta, ModelRepository, check_format, check_name
-from appliance.models.validation import model_labels, validate_model
+from appliance.models.validation import model_labels, validate_model, validate_remote
 from appliance.services.cameras import CameraService
 from appliance.services.events import EventBus
 from appliance.services.model_specs import ModelSpec, SwapReport
@@ -83,7 +84,7 @@ class ModelService:
         specs = []
         for name in sorted(names | {default} if default else names):
             try:
-                specs.append(ModelSpec(name, self.repository.path(self.repository.get(name))))
+                specs.append(self._spec(self.repository.get(name)))
             except ApplianceError as exc:
                 logger.error("saved model {} not loaded: {}", name, exc.message)
         return specs
@@ -121,6 +122,38 @@ class ModelService:
         self._events.publish("model.uploaded", model=name, version=meta.version)
         return self._view(meta, self._cameras.assigned_models())
 
+    async def register_remote(
+        self, name: str, url: str, model: str, version: str = "", token: str = ""
+    ) -> ModelView:
+        """Validate a model served elsewhere (Open Inference Protocol at `url`) like an
+        upload: reachable, shapes, a test inference on a real frame, latency; then keep it.
+        One that fails changes nothing. The token goes only to that server."""
+        check_name(name)
+        target = RemoteModel.from_url(url, model, version, token)
+        async with self._validating:  # off the event loop: every call waits on the network
+            report, (labels, size, family) = await asyncio.to_thread(
+                lambda: validate_remote(name, target, _sample_frame())
+            )
+        meta = await asyncio.to_thread(
+            self.repository.add_remote,
+            name,
+            target,
+            labels=labels,
+            input_size=size,
+            output_family=family,
+            validation=report,
+        )
+        logger.info("model {} {} registered: {}", name, meta.version, target.uri)
+        self._events.publish("model.uploaded", model=name, version=meta.version)
+        return self._view(meta, self._cameras.assigned_models())
+
+    def _spec(self, meta: ModelMeta) -> ModelSpec:
+        """What serving loads for a repository version: its file, or its server (blocking:
+        reads the token)."""
+        if meta.remote is not None:
+            return ModelSpec(meta.name, None, self.repository.remote(meta))
+        return ModelSpec(meta.name, self.repository.path(meta))
+
     def _validate(
         self, name: str, staged: Path
     ) -> tuple[dict[str, Any], tuple[list[str], tuple[int, int], str]]:
@@ -137,7 +170,8 @@ class ModelService:
         """Blue/green activation of a repository model, for every camera and the detect
         API's default (cameras None) or for the cameras named; see ServingService."""
         meta = await asyncio.to_thread(self.repository.get, name)
-        report = await self._serving.activate(name, self.repository.path(meta), cameras)
+        spec = await asyncio.to_thread(self._spec, meta)
+        report = await self._serving.activate(spec, cameras)
         logger.bind(model=name).info("model swap: {}", report)
         self._events.publish("model.activated", **vars(report))
         if self._on_swap is not None:

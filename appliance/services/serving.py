@@ -8,7 +8,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -177,14 +176,14 @@ class ServingService:
 
     # --- activation ----------------------------------------------------------------------
 
-    async def activate(self, name: str, path: Path, cameras: list[str] | None) -> SwapReport:
-        """Blue/green: load and warm the new engine beside the old, move every affected
-        camera (and, for all, the detect API's default) to it between two frames, then
-        retire and close what no longer serves. A failed load or switch changes nothing."""
+    async def activate(self, spec: ModelSpec, cameras: list[str] | None) -> SwapReport:
+        """Blue/green: load (or connect) and warm the new engine beside the old, move every
+        affected camera (and, for all, the detect API's default) to it between two frames,
+        then retire and close what no longer serves. A failed load or switch changes nothing."""
+        name = spec.name
         async with self._swap_lock:
             rss_before = _rss_mb()
             try:
-                spec = ModelSpec(name, path)
                 # one image: warming every batch size takes ~10x longer, and beside a
                 # serving engine on a small machine that skips camera frames
                 detector, load_ms, warmup_ms = await asyncio.to_thread(self._load_and_warm, spec, 1)

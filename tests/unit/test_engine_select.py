@@ -10,6 +10,7 @@ import pytest
 
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.platform import Gpu, Platform, probe_platform
+from appliance.engines.remote import RemoteModel
 from appliance.errors import BackendUnavailableError, ModelLoadError
 from appliance.models.builds import BuildRequest, EngineBuilder, tensorrt_identity
 from appliance.models.demo import demo_model_path
@@ -108,7 +109,7 @@ def test_an_optimised_graph_in_the_cache_is_what_onnx_runtime_loads(tmp_path: Pa
     ],
 )
 def test_model_specs_can_name_a_triton_server(text: str, name: str, remote: str) -> None:
-    assert ModelSpec.parse(text) == ModelSpec(name, None, remote)
+    assert ModelSpec.parse(text) == ModelSpec(name, None, RemoteModel.parse(remote))
 
 
 def test_a_malformed_triton_spec_fails_when_parsed() -> None:

@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from appliance.app import create_app
 from appliance.domain import DetectParams, ModelRef
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
-from appliance.engines.remote import RemoteEngine, RemoteModel
+from appliance.engines.remote import RemoteConfig, RemoteEngine, RemoteModel
 from appliance.errors import InferenceError, ModelLoadError
 from appliance.models.decode import letterbox, to_tensor
 from appliance.models.demo import DEMO_MODEL_NAME, demo_model_path
@@ -255,7 +255,7 @@ def test_remote_engine_errors_become_appliance_errors(server: Server) -> None:
     with pytest.raises(ModelLoadError, match="nope"):
         RemoteEngine.connect(f"triton://127.0.0.1:{server.port}/nope")
     with pytest.raises(ModelLoadError, match=r"127\.0\.0\.1"):
-        RemoteEngine.connect(f"triton://127.0.0.1:{free_port()}/{MODEL}", timeout_s=5)
+        RemoteEngine.connect(f"triton://127.0.0.1:{free_port()}/{MODEL}", RemoteConfig())
     engine = RemoteEngine.connect(f"triton://127.0.0.1:{server.port}/{MODEL}")
     try:
         with pytest.raises(InferenceError, match="shape"):

@@ -124,13 +124,17 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
         runs_on = f"{view.backend} · {view.device}" if view.backend else "not loaded"
         facts = [
             ("Format", meta.format),
-            ("Size", formatting.size(meta.size_bytes)),
+            # a remote model has no file here: where it is served instead (never its token)
+            ("Served by", meta.source)
+            if meta.remote
+            else ("Size", formatting.size(meta.size_bytes)),
             ("Input", size),
             ("Output", meta.output_family or "–"),
             ("Engine", runs_on),
             ("Cameras", ", ".join(view.cameras) or "none"),
-            ("Source", meta.source),
         ]
+        if not meta.remote:
+            facts.append(("Source", meta.source))
         latency = meta.validation.get("latency_ms", {}).get("p50")
         if latency is not None:
             facts.append(("Benchmark", f"p50 {latency} ms"))

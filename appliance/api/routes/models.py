@@ -1,4 +1,5 @@
-"""/v1/models: the model repository, uploads with validation, blue/green activation."""
+"""/v1/models: the model repository, uploads (or remote models) with validation, blue/green
+activation."""
 
 from __future__ import annotations
 
@@ -7,17 +8,51 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 from appliance.api.deps import ActorDep, ModelsDep, ServicesDep
 from appliance.api.openapi import error_responses
 from appliance.api.schemas import Schema
-from appliance.api.uploads import read_model_upload
+from appliance.api.uploads import limited_receive, read_model_upload
 from appliance.auth.audit import audited
 from appliance.services.models import ModelView, SwapReport
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 _ERRORS = error_responses(404, 409, 413, 415, 422)
+_MAX_REGISTRATION_BYTES = 64 * 1024
+
+
+class RemoteTarget(Schema):
+    url: str = Field(
+        max_length=2048,
+        description="The server, http(s)://host:port (Triton, KServe, another appliance); "
+        "its Open Inference Protocol (/v2) below that.",
+    )
+    model: str = Field(min_length=1, max_length=256, description="The model's name there.")
+    version: str = Field("", max_length=64, description="Its version; empty: the server's.")
+    token: SecretStr | None = Field(
+        None, description="Bearer token sent to that server (another appliance's); never shown."
+    )
+
+
+class RemoteRegistration(Schema):
+    name: str = Field(description="The name cameras and detect requests use here.")
+    remote: RemoteTarget
+
+
+def _registration_schema() -> dict[str, Any]:
+    """RemoteRegistration's JSON schema with RemoteTarget inline (not in the components)."""
+    schema = RemoteRegistration.model_json_schema()
+    schema["properties"]["remote"] = schema.pop("$defs")["RemoteTarget"]
+    return schema
+
+
+class RemoteOut(Schema):
+    url: str
+    model: str
+    version: str
+    token: bool = Field(description="Whether a bearer token is sent (it is never shown).")
 
 
 class ModelOut(Schema):
@@ -50,10 +85,12 @@ class ModelOut(Schema):
         "Set per model by its metadata key suppress_nested; on for Darknet imports.",
     )
     validation: dict[str, Any]
+    remote: RemoteOut | None = Field(None, description="Served elsewhere: by this server.")
 
     @classmethod
     def of(cls, view: ModelView) -> ModelOut:
         m = view.meta
+        remote = RemoteOut(**m.remote.model_dump()) if m.remote is not None else None
         return cls(
             name=m.name,
             version=m.version,
@@ -73,6 +110,7 @@ class ModelOut(Schema):
             precision=view.precision,
             suppress_nested=view.suppress_nested,
             validation=m.validation,
+            remote=remote,
         )
 
 
@@ -126,15 +164,27 @@ async def list_models(models: ModelsDep) -> ModelList:
                         },
                         "required": ["file"],
                     }
-                }
+                },
+                "application/json": {"schema": _registration_schema()},
             },
         }
     },
-    summary="Upload an ONNX model: validated and benchmarked before it is kept",
+    summary="Upload an ONNX model, or register a remote one (JSON): validated and "
+    "benchmarked before it is kept",
 )
 async def upload_model(
     request: Request, models: ModelsDep, services: ServicesDep, actor: ActorDep
 ) -> ModelOut:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = await _registration(request)
+        target = body.remote
+        token = target.token.get_secret_value() if target.token is not None else ""
+        with audited("model.register", actor, target=body.name, remote=target.url):
+            view = await models.register_remote(
+                body.name, target.url, target.model, target.version, token
+            )
+        return ModelOut.of(view)
     folder = models.repository.root / ".uploads"
     limit = services.uploads.max_model_bytes
     name, staged = await read_model_upload(request, limit=limit, folder=folder)
@@ -169,6 +219,18 @@ async def activate_model(
     cameras = body.cameras if body is not None and body.cameras else None
     with audited("model.activate", actor, target=name, cameras=_listed(cameras)):
         return SwapReportOut.of(await models.activate(name, cameras))
+
+
+async def _registration(request: Request) -> RemoteRegistration:
+    """A remote model's registration, read under a small limit and validated."""
+    limited = Request(request.scope, limited_receive(request.receive, _MAX_REGISTRATION_BYTES))
+    try:
+        return RemoteRegistration.model_validate_json(await limited.body())
+    except ValidationError as exc:
+        problems = exc.errors(include_input=False)  # the input may hold the token
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in problems]
+        ) from None
 
 
 def _listed(cameras: list[str] | None) -> str:

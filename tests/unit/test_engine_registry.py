@@ -32,13 +32,21 @@ CPU = OnnxRuntimeConfig(providers=("cpu",), intra_op_threads=2)
 
 
 def test_the_registry_lists_each_type_with_its_config_and_engine() -> None:
-    assert [entry.name for entry in ENGINE_TYPES] == ["onnxruntime", "tensorrt", "remote"]
+    assert [entry.name for entry in ENGINE_TYPES] == [
+        "onnxruntime",
+        "openvino",
+        "tensorrt",
+        "remote",
+    ]
     for entry in ENGINE_TYPES:
         assert entry.config_model().type == entry.name  # type: ignore[attr-defined]
         assert callable(entry.engine_class.open)
     assert engine_type("tensorrt").suffixes == (".engine", ".plan")
-    with pytest.raises(UnsupportedModelError, match="known: onnxruntime, tensorrt, remote"):
-        engine_type("openvino")
+    assert engine_type("openvino").suffixes == (".xml",)  # an OpenVINO IR (an INT8 build)
+    with pytest.raises(
+        UnsupportedModelError, match="known: onnxruntime, openvino, tensorrt, remote"
+    ):
+        engine_type("coreml")
 
 
 @pytest.mark.parametrize(
@@ -57,8 +65,10 @@ def test_a_dict_becomes_the_config_model_its_type_names(
 
 
 def test_an_unknown_type_is_a_validation_error_naming_the_known_ones() -> None:
-    with pytest.raises(ValidationError, match="'onnxruntime', 'tensorrt', 'remote'") as caught:
-        parse_engine_config({"type": "openvino", "device": "CPU"})
+    with pytest.raises(
+        ValidationError, match="'onnxruntime', 'openvino', 'tensorrt', 'remote'"
+    ) as caught:
+        parse_engine_config({"type": "coreml", "device": "CPU"})
     assert caught.value.errors()[0]["type"] == "union_tag_invalid"
 
 
@@ -82,6 +92,7 @@ def test_engine_config_is_a_field_type_for_persisted_configuration() -> None:
     schema = ModelEntry.model_json_schema()
     assert set(schema["properties"]["engine"]["discriminator"]["mapping"]) == {
         "onnxruntime",
+        "openvino",
         "tensorrt",
         "remote",
     }
@@ -91,7 +102,8 @@ def test_importing_the_registry_imports_no_backend() -> None:
     code = (
         "import sys, appliance.engines.registry as r\n"
         "assert [e.config_model for e in r.ENGINE_TYPES]\n"
-        "heavy = {'onnxruntime', 'tensorrt', 'pycuda', 'tritonclient'} & set(sys.modules)\n"
+        "heavy = {'onnxruntime', 'openvino', 'tensorrt', 'pycuda', 'tritonclient'}\n"
+        "heavy &= set(sys.modules)\n"
         "assert not heavy, f'imported eagerly: {heavy}'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -107,7 +119,7 @@ def test_a_model_file_picks_its_engine_type_by_suffix(tmp_path: Path) -> None:
         file_engine_config(tmp_path / "gone.onnx", CPU)
     text = tmp_path / "yolo.txt"
     text.write_text("?")
-    with pytest.raises(UnsupportedModelError, match=r"accepted: \.onnx, \.engine, \.plan"):
+    with pytest.raises(UnsupportedModelError, match=r"accepted: \.onnx, \.xml, \.engine, \.plan"):
         file_engine_config(text, CPU)
 
 

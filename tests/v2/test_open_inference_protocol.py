@@ -75,13 +75,15 @@ def test_server_health_and_metadata(client: triton.InferenceServerClient) -> Non
 
 
 def test_model_metadata_matches_the_engine(
-    client: triton.InferenceServerClient, local: Detector
+    client: triton.InferenceServerClient, local: Detector, server: Server
 ) -> None:
     metadata = client.get_model_metadata(MODEL)
+    backend = httpx.get(f"{server.url}/v1/models/{MODEL}").json()["backend"]
+    platform = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}[backend]
     assert metadata == client.get_model_metadata(MODEL, model_version=local.ref.version)
     assert metadata["name"] == MODEL
     assert metadata["versions"] == [local.ref.version]
-    assert metadata["platform"] == "onnxruntime_onnx"
+    assert metadata["platform"] == platform
     for got, spec in zip(
         metadata["inputs"] + metadata["outputs"],
         [*local.engine.inputs, *local.engine.outputs],

@@ -48,7 +48,8 @@ from appliance.errors import (
 from appliance.services.detection import DetectionService, ServiceState
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration"]
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+# as Triton names its backends' platforms (OpenVINO's backend has no platform of its own)
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino", "tensorrt": "tensorrt_plan"}
 
 
 class _Engine(Protocol):

@@ -150,6 +150,27 @@ async def test_build_an_engine_from_the_models_page(dashboard: Dashboard):
     assert len(dashboard.services.jobs.list()) == 1
 
 
+async def test_an_int8_build_from_the_models_page_can_be_cancelled(dashboard: Dashboard):
+    """Build → "Build INT8 from this model's cameras" queues a real OpenVINO INT8 job (it
+    starts sampling the cameras); its row's cancel button stops it, and the card still says
+    which engine and precision serve the model."""
+    pytest.importorskip("nncf")
+    user = dashboard.user
+    await user.open("/models")
+    await user.should_see(marker="build-yolov3-tiny-openvino")
+    user.find(marker="build-yolov3-tiny-openvino").click()
+    await until(lambda: user.notify.contains("Build of yolov3-tiny queued"))
+    (job,) = dashboard.services.jobs.list()
+    assert (job.kind, job.precision) == ("openvino", "int8")
+    await user.should_see(marker=f"job-cancel-{job.id}", retries=50)
+    user.find(marker=f"job-cancel-{job.id}").click()
+    await until(lambda: dashboard.services.jobs.get(job.id).state.finished, timeout=60)
+    assert dashboard.services.jobs.get(job.id).state.value == "cancelled"
+    await user.should_see("cancelled", marker=f"job-state-{job.id}", retries=50)
+    (view,) = await dashboard.services.models.list()
+    await user.should_see(" · ".join(p for p in (view.backend, view.device, view.precision) if p))
+
+
 async def test_test_connection_only_reads_the_media_folders(dashboard: Dashboard):
     """Test connection opens nothing a camera could not: no file outside the media dirs."""
     user = dashboard.user

@@ -20,6 +20,7 @@ STATE_COLORS = {
 }
 BUILDS = {  # kind -> (menu text, precision)
     "onnxruntime": ("Optimise for this machine (ONNX Runtime)", "fp32"),
+    "openvino": ("Build INT8 from this model's cameras (OpenVINO)", "int8"),
     "tensorrt": ("Build a TensorRT engine (FP16)", "fp16"),
 }
 
@@ -69,6 +70,9 @@ class JobsPanel:
             ui.badge(state, color=STATE_COLORS.get(state, "grey")).mark(f"job-state-{job.id}")
             ui.linear_progress(value=job.progress, show_value=False).classes("flex-1 min-w-24")
             detail = job.error or job.message
+            agreement = job.result.get("agreement") if job.result else None
+            if agreement and not job.error:  # an INT8 build: how well it matches the original
+                detail = f"{detail}, agrees with the original at F1 {agreement['f1']}"
             if job.seconds is not None:
                 detail = f"{detail} ({job.seconds:.1f} s)"
             ui.label(detail).classes("text-sm text-gray-500 flex-1 truncate")

@@ -121,7 +121,8 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 "flat round color=negative"
             ).tooltip("Delete").mark(f"delete-{meta.name}").set_enabled(is_admin)
         size = "×".join(str(v) for v in meta.input_size) if meta.input_size else "–"
-        runs_on = f"{view.backend} · {view.device}" if view.backend else "not loaded"
+        served = (view.backend, view.device, view.precision)
+        runs_on = " · ".join(p for p in served if p) if view.backend else "not loaded"
         facts = [
             ("Format", meta.format),
             # a remote model has no file here: where it is served instead (never its token)

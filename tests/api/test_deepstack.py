@@ -58,6 +58,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield Served(server, create_token(server, "operator"), create_token(server, "viewer"))
 
 
+def client_at(address: str) -> httpx.Client:
+    """A client from its own loopback address: failed authentications count per address
+    (3 lock it out here), so each test that fails some locks out no other."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
 def pil_jpeg(pixels_bgr: np.ndarray) -> bytes:
     """What Frigate's plugin sends: the frame through PIL, saved as JPEG."""
     image = Image.fromarray(np.ascontiguousarray(pixels_bgr[:, :, ::-1]))
@@ -175,16 +181,30 @@ def test_a_bearer_header_serves_as_well(served: Served, scene: Scene) -> None:
     viewer = {"Authorization": f"Bearer {served.viewer}"}
     refused = httpx.post(served.url, files=files, headers=viewer, timeout=30)
     assert "operator" in assert_deepstack_error(refused, 403)
+    # a header is checked before the body is read: not a 413 for a body over the limit
+    huge = {"image": ("big.jpg", b"x" * (UPLOAD_MB * 2**20 + 1), "image/jpeg")}
+    assert_deepstack_error(httpx.post(served.url, files=huge, headers=viewer, timeout=30), 403)
+    with client_at("127.0.0.70") as other:  # failures count per address: not the others'
+        wrong = {"Authorization": "Bearer apl_0_wrong"}
+        assert_deepstack_error(other.post(served.url, files=huge, headers=wrong), 401)
 
 
 @pytest.mark.parametrize(
-    ("api_key", "status"),
-    [("", 401), ("apl_00000000_" + "x" * 43, 401), ("not a token", 401), ("viewer", 403)],
+    ("api_key", "status", "address"),
+    [
+        ("", 401, "127.0.0.81"),  # Frigate's default: no key at all
+        ("apl_00000000_" + "x" * 43, 401, "127.0.0.82"),
+        ("not a token", 401, "127.0.0.83"),
+        ("viewer", 403, "127.0.0.84"),
+    ],
     ids=["frigate-default-empty", "unknown", "malformed", "viewer-scope"],
 )
-def test_a_wrong_api_key_is_refused(served: Served, scene: Scene, api_key: str, status: int):
-    key = served.viewer if api_key == "viewer" else api_key
-    refused = frigate_post(served.url, key, pil_jpeg(scene.pixels))
+def test_a_wrong_api_key_is_refused(
+    served: Served, scene: Scene, api_key: str, status: int, address: str
+) -> None:
+    form = {"api_key": served.viewer if api_key == "viewer" else api_key}
+    with client_at(address) as other:
+        refused = other.post(served.url, data=form, files={"image": pil_jpeg(scene.pixels)})
     assert_deepstack_error(refused, status)
     if status == 401:
         assert refused.headers["www-authenticate"] == "Bearer"
@@ -194,8 +214,7 @@ def test_repeated_wrong_keys_lock_the_client_out(served: Served, scene: Scene) -
     """Wrong api_keys count as failed authentications like wrong bearer tokens: the 3rd
     (APPLIANCE_AUTH_MAX_FAILURES) locks the address out, even for a right key, with 429."""
     files = {"image": scene.jpeg()}
-    transport = httpx.HTTPTransport(local_address="127.0.0.77")  # its own client address
-    with httpx.Client(transport=transport, timeout=30) as guesser:
+    with client_at("127.0.0.77") as guesser:
         for _ in range(3):
             wrong = guesser.post(served.url, data={"api_key": "apl_0_wrong"}, files=files)
             assert_deepstack_error(wrong, 401)

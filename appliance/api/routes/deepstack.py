@@ -89,10 +89,11 @@ async def detection(
     ] = None,
 ) -> DeepStackResponse:
     started = time.perf_counter()
-    principal = _header_credential(request, services)
+    authenticated = _header_credential(request, services)
     limit = services.uploads.max_body_bytes
     async with open_form(request, limit=limit, max_files=1, max_fields=MAX_FIELDS) as form:
-        _authorize(request, services, principal, _text(form, "api_key"))
+        if services.auth.enabled and not authenticated:
+            _operator(request, _api_key_principal(request, services, _text(form, "api_key")))
         chosen = model or _text(form, "model") or None
         params = services.detection.params(
             chosen, conf=_min_confidence(form), iou=IOU, max_det=300, classes=None
@@ -104,28 +105,21 @@ async def detection(
     return DeepStackResponse.of(results[0], (time.perf_counter() - started) * 1000)
 
 
-def _header_credential(request: Request, services: Services) -> Principal | None:
-    """The credential sent beside the body (bearer header, dashboard session), checked
-    before the body is read; None when there is none (or authentication is off). A
-    locked-out client is refused here, whatever it sends."""
+def _header_credential(request: Request, services: Services) -> bool:
+    """Whether a credential came beside the body (bearer header, dashboard session) and
+    passed, checked before the body is read. A locked-out client is refused here, whatever
+    it sends; with authentication off, nothing is checked."""
     auth = services.auth
     if not auth.enabled:
-        return None
-    if request.headers.get("authorization") is not None or request.headers.get(HEADER):
-        return authenticate(request, services)  # checks the lockout first
-    auth.guard.check((auth.guard.client_address(request),))
-    return None
+        return False
+    if request.headers.get("authorization") is None and not request.headers.get(HEADER):
+        auth.guard.check((auth.guard.client_address(request),))
+        return False
+    _operator(request, authenticate(request, services))  # checks the lockout first
+    return True
 
 
-def _authorize(
-    request: Request, services: Services, principal: Principal | None, api_key: str
-) -> None:
-    """Authentication on: the header's principal, else the api_key's, must be an operator."""
-    auth = services.auth
-    if not auth.enabled:
-        return
-    if principal is None:
-        principal = _api_key_principal(request, services, api_key)
+def _operator(request: Request, principal: Principal) -> None:
     if not principal.allows(Scope.OPERATOR):
         raise HTTPException(
             403, f"this needs scope operator; the credential has {principal.scope.label}"

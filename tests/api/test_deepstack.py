@@ -173,6 +173,17 @@ def test_min_confidence_filters(served: Served, scene: Scene) -> None:
     assert all(p["confidence"] >= 0.05 for p in loose)
 
 
+def test_max_det_in_the_url_caps_the_predictions(served: Served, scene: Scene) -> None:
+    """Frigate keeps 20 predictions a region (more break its detector); it posts to its
+    api_url as written, so `?max_det=20` there caps them: the most confident ones."""
+    image = pil_jpeg(scene.pixels)
+    default = predictions(frigate_post(served.url, served.operator, image, min_confidence="0.05"))
+    assert len(default) > 2
+    capped = frigate_post(f"{served.url}?max_det=2", served.operator, image, min_confidence="0.05")
+    assert predictions(capped) == default[:2]
+    assert_deepstack_error(frigate_post(f"{served.url}?max_det=0", served.operator, image), 400)
+
+
 def test_a_bearer_header_serves_as_well(served: Served, scene: Scene) -> None:
     """Clients that can send a header need no api_key; a viewer's token is too small."""
     files = {"image": ("frame.jpg", scene.jpeg(), "image/jpeg")}

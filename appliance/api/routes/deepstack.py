@@ -38,7 +38,7 @@ IOU = 0.45  # /v1/detect's default
 MAX_FIELDS = 16  # api_key, min_confidence, model and whatever else an NVR adds
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 _MEANING = {
-    400: "No image, an image that does not decode, or a bad min_confidence",
+    400: "No image, an image that does not decode, a bad min_confidence or max_det",
     401: "No valid api_key (or bearer token) while authentication is on",
     403: "The token's scope is smaller than operator",
     404: "Unknown model",
@@ -87,6 +87,9 @@ async def detection(
     model: Annotated[
         str | None, Query(description="Model name (or form field `model`); else the default.")
     ] = None,
+    max_det: Annotated[
+        int, Query(ge=1, le=1000, description="Most predictions (Frigate reads 20 at most).")
+    ] = 300,
 ) -> DeepStackResponse:
     started = time.perf_counter()
     authenticated = _header_credential(request, services)
@@ -96,7 +99,7 @@ async def detection(
             _operator(request, _api_key_principal(request, services, _text(form, "api_key")))
         chosen = model or _text(form, "model") or None
         params = services.detection.params(
-            chosen, conf=_min_confidence(form), iou=IOU, max_det=300, classes=None
+            chosen, conf=_min_confidence(form), iou=IOU, max_det=max_det, classes=None
         )
         image = await _image(request, form)
     with detect_place(limits):

@@ -22,6 +22,7 @@ from appliance.api.routes import (
     camera_scene,
     camera_streams,
     cameras,
+    deepstack,
     detect,
     detect_ws,
     events,
@@ -285,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(detect.router, **guard(access.OPERATOR, on))
     app.include_router(detect_ws.router, **guard(access.OPERATOR, on))
+    app.include_router(deepstack.router)  # operator: checks its own api_key (body)
     app.include_router(cameras.router, **guard(access.OPERATOR_WRITES, on))
     app.include_router(camera_streams.router, **guard(access.VIEWER, on))
     app.include_router(camera_scene.router, **guard(access.OPERATOR_WRITES, on))

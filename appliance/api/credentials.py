@@ -10,7 +10,9 @@
   not a 422 about its JSON. Scopes are checked later, by the routers' `Access` dependencies
   (api/auth.py), which also cover reads. A client locked out for failing too often
   (services/auth_guard.py) gets 429 before its token is looked at; a bad token counts as one
-  more failure.
+  more failure. The exception: routes whose credential may come in the body itself
+  (DeepStack's `api_key` form field, BODY_CREDENTIAL_PATHS) check it themselves, lockout
+  first, reading at most the upload limit (api/routes/deepstack.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from appliance.services.container import Services
 QUERY_TOKEN = "access_token"
 _GATED_PREFIXES = ("/v1/", "/v2/")
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_CREDENTIAL_PATHS = frozenset({"/v1/vision/detection"})
 
 
 class CredentialsMiddleware:
@@ -63,6 +66,7 @@ def _gated(scope: Scope) -> bool:
         services.auth.enabled
         and scope["method"] not in _NO_BODY
         and scope["path"].startswith(_GATED_PREFIXES)
+        and scope["path"] not in BODY_CREDENTIAL_PATHS
     )
 
 

@@ -64,10 +64,14 @@ async def _appliance_error(request: Request, exc: Exception) -> JSONResponse:
 
 def appliance_error_response(exc: errors.ApplianceError) -> JSONResponse:
     """The response for one of our errors (also for middleware, outside the handlers)."""
-    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
+    return error_response(status_for(exc), exc.code, exc.message, headers=error_headers(exc))
+
+
+def error_headers(exc: errors.ApplianceError) -> dict[str, str] | None:
+    """The headers that go with one of our errors: when to retry, what range there is."""
     if isinstance(exc, errors.RangeNotSatisfiableError):
-        headers = {"Content-Range": f"bytes */{exc.size}"}
-    return error_response(status_for(exc), exc.code, exc.message, headers=headers)
+        return {"Content-Range": f"bytes */{exc.size}"}
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after else None
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

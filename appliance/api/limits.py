@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -91,9 +92,9 @@ def get_limits(connection: HTTPConnection) -> ApiLimits:
 LimitsDep = Annotated[ApiLimits, Depends(get_limits)]
 
 
-async def detect_slot(limits: LimitsDep) -> AsyncIterator[None]:
-    """Hold one of the concurrent detect places for the request, or refuse it right away
-    (before its body is read: an overloaded server should not buffer 20 MB it will refuse)."""
+@contextmanager
+def detect_place(limits: ApiLimits) -> Iterator[None]:
+    """Hold one of the concurrent detect places, or raise OverloadedError right away."""
     if not limits.detects.try_acquire():
         raise OverloadedError(
             f"{limits.max_concurrent_detects} detect requests are already in flight; "
@@ -106,13 +107,20 @@ async def detect_slot(limits: LimitsDep) -> AsyncIterator[None]:
         limits.detects.release()
 
 
+async def detect_slot(limits: LimitsDep) -> AsyncIterator[None]:
+    """Hold one of the concurrent detect places for the request, or refuse it right away
+    (before its body is read: an overloaded server should not buffer 20 MB it will refuse)."""
+    with detect_place(limits):
+        yield
+
+
 # scope="function": the place is given back before the response is sent, so a client that
 # sends its next request the moment it has an answer never finds its own place still taken
 DetectSlot = Depends(detect_slot, scope="function")
 
 
 # Routes that stream their own bodies under their own limits (images, models, tensors).
-_OWN_LIMITS = ("/v1/detect", "/v2/")
+_OWN_LIMITS = ("/v1/detect", "/v1/vision/", "/v2/")
 
 
 class BodyLimitMiddleware:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from anyio import to_thread
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive
@@ -45,49 +46,63 @@ def limited_receive(
 
 async def read_images(request: Request, *, field: str, limit: int, max_files: int) -> list[bytes]:
     """Images from a raw `image/*` body, or from the multipart parts named `field`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    limited = Request(request.scope, limited_receive(request.receive, limit))
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        return await _read_parts(limited, field, max_files)
+        async with open_form(
+            request, limit=limit, max_files=max_files, max_fields=max_files
+        ) as form:
+            return [await part.read() for part in image_parts(form, field)]
+    check_declared_length(request, limit)
     check_content_type(content_type)
+    limited = Request(request.scope, limited_receive(request.receive, limit))
     return [await limited.body()]
 
 
-async def _read_parts(request: Request, field: str, max_files: int) -> list[bytes]:
+def check_declared_length(request: Request, limit: int) -> None:
+    """Refuse a body whose declared length is over `limit` before a byte of it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+
+
+@asynccontextmanager
+async def open_form(
+    request: Request, *, limit: int, max_files: int, max_fields: int
+) -> AsyncIterator[FormData]:
+    """The request's form (multipart or urlencoded; empty for any other body), parsed under
+    the size limit. File parts stay spooled (memory, then disk) until read, and are closed
+    on leaving."""
+    check_declared_length(request, limit)
+    limited = Request(request.scope, limited_receive(request.receive, limit))
     try:
-        form = await request.form(max_files=max_files, max_fields=max_files)
+        form = await limited.form(max_files=max_files, max_fields=max_fields)
     except HTTPException as exc:  # Starlette's multipart parser: malformed, too many parts
         raise InvalidInputError(f"unusable multipart body: {exc.detail}") from None
     try:
-        parts = [p for p in form.getlist(field) if isinstance(p, UploadFile)]
-        if not parts:
-            raise InvalidInputError(f"multipart body has no file part named {field!r}")
-        for part in parts:
-            declared = (part.content_type or "").split(";")[0].strip().lower()
-            if declared not in _GENERIC_PART_TYPES and declared not in ACCEPTED_TYPES:
-                check_content_type(declared)
-        return [await part.read() for part in parts]
+        yield form
     finally:
         await form.close()
+
+
+def image_parts(form: FormData, field: str) -> list[UploadFile]:
+    """The file parts named `field`, each of an image type (or a generic one)."""
+    parts = [p for p in form.getlist(field) if isinstance(p, UploadFile)]
+    if not parts:
+        raise InvalidInputError(f"multipart body has no file part named {field!r}")
+    for part in parts:
+        declared = (part.content_type or "").split(";")[0].strip().lower()
+        if declared not in _GENERIC_PART_TYPES and declared not in ACCEPTED_TYPES:
+            check_content_type(declared)
+    return parts
 
 
 async def read_model_upload(request: Request, *, limit: int, folder: Path) -> tuple[str, Path]:
     """The multipart `file` part of a model upload, streamed to a file in `folder` under the
     size limit; returns its client-side name and where it lies (the caller removes it)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+    check_declared_length(request, limit)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise UnsupportedMediaTypeError("upload the model as multipart/form-data, field 'file'")
-    limited = Request(request.scope, limited_receive(request.receive, limit))
-    try:
-        form = await limited.form(max_files=1, max_fields=4)
-    except HTTPException as exc:
-        raise InvalidInputError(f"unusable multipart body: {exc.detail}") from None
-    try:
+    async with open_form(request, limit=limit, max_files=1, max_fields=4) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile) or not part.filename:
             raise InvalidInputError("multipart body has no file part named 'file'")
@@ -97,8 +112,6 @@ async def read_model_upload(request: Request, *, limit: int, folder: Path) -> tu
                 await to_thread.run_sync(out.write, chunk)
         name = form.get("name")
         return (name if isinstance(name, str) and name else Path(part.filename).stem), staged
-    finally:
-        await form.close()
 
 
 def _staging_file(folder: Path, suffix: str) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
@@ -29,6 +30,9 @@ WEBSOCKETS = {
     "/v1/events": Scope.VIEWER,
 }
 METHODS = ("get", "post", "put", "patch", "delete")
+# DeepStack-compatible detection: operator like /v1/detect, its token also accepted as the form
+# field `api_key`, its refusals in DeepStack's body ({"success": false, "error": …}).
+DEEPSTACK = {"/v1/vision/detection"}
 
 
 def expected_scope(method: str, path: str) -> Scope | None:
@@ -45,6 +49,16 @@ def expected_scope(method: str, path: str) -> Scope | None:
     if path.startswith(("/v1/models", "/v1/jobs")):
         return Scope.ADMIN
     return Scope.OPERATOR  # cameras and detection
+
+
+def assert_refused(response: httpx.Response, status: int, code: str, path: str) -> None:
+    """The route's error body: the API's standard one, or DeepStack's on its route."""
+    if path not in DEEPSTACK:
+        assert_error(response, status, code)
+        return
+    assert response.status_code == status, (path, response.text)
+    body = response.json()
+    assert body["success"] is False and body["code"] == status and body["error"], body
 
 
 def concrete(path: str) -> str:
@@ -71,11 +85,11 @@ def test_every_http_route_needs_its_scope(secured: Secured) -> None:
         if needed is None:
             assert anonymous.status_code not in (401, 403), (method, path)
             continue
-        assert_error(anonymous, 401, "unauthorized")
+        assert_refused(anonymous, 401, "unauthorized", path)
         assert anonymous.headers["www-authenticate"] == "Bearer", (method, path)
         for smaller in (s for s in Scope if s < needed):
             too_small = client.request(method, url, headers=secured.headers(smaller))
-            assert_error(too_small, 403, "forbidden")
+            assert_refused(too_small, 403, "forbidden", path)
         enough = client.request(method, url, headers=secured.headers(needed))
         assert enough.status_code not in (401, 403), (method, path, enough.text)
         checked += 1
@@ -95,7 +109,7 @@ def test_a_session_cookie_opens_routes_only_with_the_page_header(secured: Secure
         if expected_scope(method, path) is None:
             continue
         url = concrete(path)
-        assert_error(client.request(method, url, headers=cookie), 401, "unauthorized")
+        assert_refused(client.request(method, url, headers=cookie), 401, "unauthorized", path)
         with_header = client.request(method, url, headers={**cookie, HEADER: "1"})
         assert with_header.status_code not in (401, 403), (method, path, with_header.text)
         checked += 1
@@ -120,6 +134,20 @@ def test_an_anonymous_write_is_refused_before_its_body_is_read(secured: Secured)
         "/v1/cameras", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert_error(response, 401, "unauthorized")
+
+
+@pytest.mark.parametrize("path", sorted(DEEPSTACK))
+def test_the_api_key_field_is_a_token_with_the_same_scope_rule(secured: Secured, path: str):
+    """DeepStack's clients send their key in the form: no key or a wrong one 401, a viewer's
+    403, an operator's or an admin's through (here to a 400: the image is no image)."""
+    files = {"image": ("frame.jpg", b"not a jpeg", "image/jpeg")}
+    for key, status in (("", 401), ("apl_00000000_" + "x" * 43, 401)):
+        refused = secured.client.post(path, data={"api_key": key}, files=files)
+        assert_refused(refused, status, "unauthorized", path)
+    for scope in Scope:
+        answer = secured.client.post(path, data={"api_key": secured.tokens[scope]}, files=files)
+        expected = 403 if scope < Scope.OPERATOR else 400
+        assert_refused(answer, expected, "", path)
 
 
 def test_docs_and_schema_stay_open(secured: Secured) -> None:

@@ -180,6 +180,7 @@ def build_services(settings: Settings) -> Services:
         ),
         archive=EventArchive(recording, _retention(settings, cameras)),
         mqtt=_mqtt_bridge(settings, cameras),
+        deepstack_keyless=settings.deepstack_keyless,
     )
     if services.mqtt is not None:
         recording.add_listener(services.mqtt)

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     login_link_ttl_s: float = Field(
         60.0, gt=0, le=600, description="How long a one-time dashboard sign-in link works."
     )
+    deepstack_keyless: bool = Field(
+        False,
+        description="POST /v1/vision/detection answers requests that carry no api_key, for "
+        "NVRs with no field for one (Blue Iris); a wrong key is still refused.",
+    )
     auth_max_failures: int = Field(
         10, ge=1, le=10_000, description="Failed sign-ins from one address in a minute: locked."
     )

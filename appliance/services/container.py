@@ -51,6 +51,8 @@ class Services:
     # stored events; a set built by hand (tests) may go without
     archive: EventArchive | None = None
     mqtt: MqttBridge | None = None  # None: APPLIANCE_MQTT_URL unset
+    # DeepStack's route answers a request without api_key (NVRs with no field for one)
+    deepstack_keyless: bool = False
 
     @property
     def recording(self) -> EventRecording | None:

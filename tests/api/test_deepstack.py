@@ -276,6 +276,26 @@ def test_without_authentication_any_key_is_ignored(
             assert {p["label"] for p in found} == set(scene.where)
 
 
+def test_keyless_nvrs_are_served_when_the_owner_opts_in(
+    tmp_path_factory: pytest.TempPathFactory, scene: Scene
+) -> None:
+    """APPLIANCE_DEEPSTACK_KEYLESS=1 with authentication on: a request without api_key (as
+    Blue Iris sends it) is served; a wrong key is still refused, and the rest of the API still
+    needs a token."""
+    env = {"APPLIANCE_DEEPSTACK_KEYLESS": "1"}
+    with start_server(tmp_path_factory.mktemp("keyless"), auth=True, env=env) as server:
+        jpeg = pil_jpeg(scene.pixels)
+        no_field = requests.post(server.url + PATH, files={"image": jpeg}, timeout=30)
+        for answer in (no_field, frigate_post(server.url + PATH, "", jpeg)):
+            assert {p["label"] for p in predictions(answer)} == set(scene.where)
+        wrong = frigate_post(server.url + PATH, "apl_wrong_key", jpeg)
+        assert_deepstack_error(wrong, 401)
+        bare = httpx.post(
+            f"{server.url}/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"}
+        )
+        assert_error(bare, 401, "unauthorized")
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG that declares its size and holds no pixels: the header alone is refused."""
 

@@ -8,7 +8,8 @@ in the body, so this route checks its own credential (CredentialsMiddleware lets
 through): a lockout first (429), then a bearer header or dashboard session where one is
 sent, before the body is read; else the `api_key` field, once the form is parsed (file
 parts stay spooled, unread, until the key passes). The key is a token with the operator
-scope, as for /v1/detect."""
+scope, as for /v1/detect; with APPLIANCE_DEEPSTACK_KEYLESS=1 a request without one is served
+too (Blue Iris has no field for a key), while a wrong key is still refused."""
 
 from __future__ import annotations
 
@@ -95,8 +96,10 @@ async def detection(
     authenticated = _header_credential(request, services)
     limit = services.uploads.max_body_bytes
     async with open_form(request, limit=limit, max_files=1, max_fields=MAX_FIELDS) as form:
-        if services.auth.enabled and not authenticated:
-            _operator(request, _api_key_principal(request, services, _text(form, "api_key")))
+        api_key = _text(form, "api_key")
+        keyless = not api_key and services.deepstack_keyless  # opted in for keyless NVRs
+        if services.auth.enabled and not authenticated and not keyless:
+            _operator(request, _api_key_principal(request, services, api_key))
         chosen = model or _text(form, "model") or None
         params = services.detection.params(
             chosen, conf=_min_confidence(form), iou=IOU, max_det=max_det, classes=None

@@ -33,8 +33,13 @@ class OpenVinoConfig(EngineConfigBase):
     )
     hint: Literal["latency", "throughput"] = Field(
         "latency",
-        description="latency for live cameras (one request at a time, fastest each); "
-        "throughput for batch detect (parallel streams).",
+        description="How a single image runs: latency (all cores on it, fastest each: live "
+        "cameras) or throughput.",
+    )
+    batch_streams: bool = Field(
+        True,
+        description="Batches of several images (batch detect, cameras batched together) run "
+        "on a copy compiled for throughput, one request per image across its streams.",
     )
     threads: int = Field(0, ge=0, description="CPU inference threads; 0: OpenVINO's choice.")
     cache_dir: Path | None = Field(
@@ -69,21 +74,31 @@ def import_openvino() -> Any:
 
 
 class OpenVinoEngine:
-    """One compiled model and one infer request. OpenVINO releases the GIL while it runs."""
+    """A model compiled for latency, with one infer request, for single images; batches go
+    to a copy compiled for throughput (made at the first batch: the warm-up's), one request
+    per image across its parallel streams, which on a CPU gets ~10-15 % more images a
+    second out of a batch than one request holding it all. OpenVINO releases the GIL."""
 
     backend = "openvino"
 
     def __init__(
-        self, model: Any, compiled: Any, model_metadata: Mapping[str, str], precision: str
+        self,
+        core: Any,
+        model: Any,
+        compiled: Any,
+        config: OpenVinoConfig,
+        model_metadata: Mapping[str, str],
     ) -> None:
+        self._core, self._model, self._config = core, model, config
         self._compiled = compiled
         self._request = compiled.create_infer_request()
+        self._batches: Any = None  # the throughput copy's AsyncInferQueue, once needed
         self.device = ",".join(compiled.get_property("EXECUTION_DEVICES"))
         # the model's ports keep the source's tensor names; a compiled model's may not
         self.inputs = tuple(_spec(port) for port in model.inputs)
         self.outputs = tuple(_spec(port) for port in model.outputs)
         self.metadata: Mapping[str, str] = dict(model_metadata)
-        self.precision = precision
+        self.precision = config.precision or _compute_precision(core, compiled)
 
     @classmethod
     def open(
@@ -108,26 +123,45 @@ class OpenVinoEngine:
                 raise UnsupportedModelError(
                     f"{path.name} has {len(model.inputs)} inputs, expected one image"
                 )
-            compiled = core.compile_model(model, config.device, _properties(config))
+            compiled = core.compile_model(model, config.device, _properties(config, config.hint))
         except UnsupportedModelError:
             raise
         except Exception as exc:  # OpenVINO raises RuntimeError with its whole log
             raise ModelLoadError(f"OpenVINO cannot load {path.name}: {_first_line(exc)}") from exc
         found = {**framework_metadata(model), **(metadata or {})}
-        precision = config.precision or _compute_precision(core, compiled)
-        return cls(model, compiled, found, precision)
+        return cls(core, model, compiled, config, found)
 
     def infer(self, batch: np.ndarray) -> list[np.ndarray]:
         try:
+            if len(batch) > 1 and self._config.batch_streams:
+                return self._infer_streams(batch)
             results = self._request.infer({0: batch})
         except Exception as exc:
             raise InferenceError(f"inference failed: {_first_line(exc)}") from exc
         # infer() copies the outputs out of the request's buffers (share_outputs=False)
         return [np.asarray(results[port]) for port in self._compiled.outputs]
 
+    def _infer_streams(self, batch: np.ndarray) -> list[np.ndarray]:
+        if self._batches is None:
+            ov = import_openvino()
+            compiled = self._core.compile_model(
+                self._model, self._config.device, _properties(self._config, "throughput")
+            )
+            self._batches = ov.AsyncInferQueue(compiled)
+        answers: list[list[np.ndarray]] = [[] for _ in range(len(batch))]
+
+        def done(request: Any, index: int) -> None:  # on OpenVINO's thread
+            answers[index] = [tensor.data.copy() for tensor in request.output_tensors]
+
+        self._batches.set_callback(done)
+        for index in range(len(batch)):
+            self._batches.start_async({0: batch[index : index + 1]}, index)
+        self._batches.wait_all()
+        return [np.concatenate(parts) for parts in zip(*answers, strict=True)]
+
     def close(self) -> None:
-        self._request = None
-        self._compiled = None  # the last references: OpenVINO frees the model here
+        self._request = self._batches = None
+        self._compiled = self._model = None  # the last references: OpenVINO frees it here
 
 
 def framework_metadata(model: Any) -> dict[str, str]:
@@ -139,8 +173,8 @@ def framework_metadata(model: Any) -> dict[str, str]:
     return {str(key): str(model.get_rt_info(["framework", key]).astype(str)) for key in keys}
 
 
-def _properties(config: OpenVinoConfig) -> dict[str, Any]:
-    properties: dict[str, Any] = {"PERFORMANCE_HINT": config.hint.upper()}
+def _properties(config: OpenVinoConfig, hint: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {"PERFORMANCE_HINT": hint.upper()}
     if config.threads and config.device in ("CPU", "AUTO"):
         properties["INFERENCE_NUM_THREADS"] = config.threads
     return properties

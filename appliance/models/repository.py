@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,29 +123,20 @@ class ModelRepository:
         final = self.root / name / version
         if final.exists():
             return self._read(final)
-        (self.root / name).mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root / name))
-        try:
-            shutil.copyfile(source_file, staging / f"model{suffix}")
-            meta = ModelMeta(
-                name=name,
-                version=version,
-                file=f"model{suffix}",
-                format=FORMATS[suffix],
-                sha256=digest,
-                size_bytes=source_file.stat().st_size,
-                source=source,
-                created=time.time(),
-                **details,
-            )
-            write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
-            fsync_dir(staging)
-            os.replace(staging, final)
-            fsync_dir(final.parent)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return meta
+        meta = ModelMeta(
+            name=name,
+            version=version,
+            file=f"model{suffix}",
+            format=FORMATS[suffix],
+            sha256=digest,
+            size_bytes=source_file.stat().st_size,
+            source=source,
+            created=time.time(),
+            **details,
+        )
+        return self._publish(
+            final, meta, lambda staging: shutil.copyfile(source_file, staging / meta.file)
+        )
 
     def add_remote(self, name: str, target: RemoteModel, **details: Any) -> ModelMeta:
         """Register a model served elsewhere as a new version of `name` (atomically, like a
@@ -161,25 +153,30 @@ class ModelRepository:
                 meta = meta.model_copy(update={"remote": remote})
                 write_atomic(final / META_FILE, meta.model_dump_json(indent=2).encode())
             return meta
-        (self.root / name).mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root / name))
+        remote = RemoteMeta(
+            url=target.url, model=target.model, version=target.version, token=bool(target.token)
+        )
+        meta = ModelMeta(
+            name=name,
+            version=digest[:12],
+            file="",
+            format=REMOTE_FORMAT,
+            sha256=digest,
+            size_bytes=0,
+            source=target.uri,
+            created=time.time(),
+            remote=remote,
+            **details,
+        )
+        return self._publish(final, meta, lambda staging: self._keep_token(staging, target.token))
+
+    def _publish(self, final: Path, meta: ModelMeta, fill: Callable[[Path], object]) -> ModelMeta:
+        """A new version folder appears whole or not at all: `fill` and meta.json go into a
+        staging folder beside it, which is then renamed into place."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))
         try:
-            remote = RemoteMeta(
-                url=target.url, model=target.model, version=target.version, token=bool(target.token)
-            )
-            meta = ModelMeta(
-                name=name,
-                version=digest[:12],
-                file="",
-                format=REMOTE_FORMAT,
-                sha256=digest,
-                size_bytes=0,
-                source=target.uri,
-                created=time.time(),
-                remote=remote,
-                **details,
-            )
-            self._keep_token(staging, target.token)
+            fill(staging)
             write_atomic(staging / META_FILE, meta.model_dump_json(indent=2).encode())
             fsync_dir(staging)
             os.replace(staging, final)

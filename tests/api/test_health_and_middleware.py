@@ -83,11 +83,12 @@ async def test_readyz_describes_the_loaded_model(client: httpx.AsyncClient):
     assert body["status"] == "ready"
     [model] = body["models"]
     assert set(model) == {
-        "name", "version", "backend", "device", "input_size", "labels", "warmup_ms"
+        "name", "version", "backend", "device", "precision", "input_size", "labels", "warmup_ms"
     }  # fmt: skip
     assert model["name"] == "yolov3-tiny"
     assert re.fullmatch(r"[0-9a-f]{12}", model["version"])
-    assert model["backend"] == "onnxruntime"
+    assert model["backend"] in {"onnxruntime", "openvino"}  # engine auto: openvino on x86_64
+    assert model["precision"] in {"fp32", "bf16"}
     assert model["device"]
     assert model["input_size"] == [416, 416]
     assert model["labels"] == 80

@@ -29,3 +29,6 @@ async def test_a_remote_model_card_says_where_it_is_served(
     await dashboard.user.should_see(f"{big_box.url}/v2/models/{DEMO_MODEL_NAME}")
     await dashboard.user.should_see("Served by")
     await dashboard.user.should_see(marker="model-yolov3-tiny")  # the rest of the page too
+    # builds start from an ONNX file here: a remote model offers none, a local one does
+    await dashboard.user.should_not_see(marker="build-big")
+    await dashboard.user.should_see(marker=f"build-{DEMO_MODEL_NAME}")

@@ -116,7 +116,8 @@ def _model_card(dash: Dashboard, view: ModelView, refresh, dialogs: ui.element) 
                 icon="swap_horiz",
                 on_click=lambda: _activate(dash, view, dialogs, refresh),
             ).props("outline").mark(f"activate-{meta.name}").set_enabled(is_admin)
-            _build_menu(dash, meta.name).set_enabled(is_admin)
+            if not meta.remote:  # builds start from an ONNX file here; a remote has none
+                _build_menu(dash, meta.name).set_enabled(is_admin)
             ui.button(icon="delete", on_click=lambda: _delete(dash, meta.name, refresh)).props(
                 "flat round color=negative"
             ).tooltip("Delete").mark(f"delete-{meta.name}").set_enabled(is_admin)

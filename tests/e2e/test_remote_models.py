@@ -153,6 +153,11 @@ def test_a_remote_model_is_validated_and_serves_a_camera_and_detect(
     assert big["input_size"] == [416, 416]
     assert "person" in big["labels"]  # from the remote's model config parameters
     assert not big["loaded"]  # registered, not yet serving
+    # no engine here can be quantized from it: an INT8 build is refused, nothing is queued
+    int8 = {"model": "big", "kind": "openvino", "precision": "int8"}
+    refused = httpx.post(f"{edge.url}/v1/jobs", json=int8, timeout=30)
+    assert "ONNX" in assert_error(refused, 422, "invalid_input")["error"]["message"]
+    assert httpx.get(f"{edge.url}/v1/jobs").json() == {"jobs": []}
     # the token: only in a 0600 file beside the version, never in the API or the log
     (token_file,) = (edge_dir / "data" / "models" / "big").glob("*/token")
     assert token_file.read_text().strip() == remote.token

@@ -45,39 +45,36 @@ def check_int8_tools() -> None:
         raise BackendUnavailableError(NNCF_HINT)
 
 
-def sample_frames(count: int, width: int = 1280, height: int = 720) -> list[np.ndarray]:
+def sample_frames(count: int, width: int = 1280, height: int = 720) -> Iterator[np.ndarray]:
     """`count` frames of the demo scene (the packaged public-domain photos, gliding over a
     background) while it moves, spread over its cycles: calibration frames for a model no
-    camera uses yet."""
+    camera uses yet. One at a time: the caller letterboxes each and lets it go."""
     scene = DemoScene.load(width, height)
-    frames = []
     for k in range(count):
         cycle, into = divmod(k * 0.37, MOVE_S)  # spread over the moving part of each cycle
         t = cycle * (MOVE_S + REST_S) + into
-        frames.append(scene.render(round(t * scene.fps)))
-    return frames
+        yield scene.render(round(t * scene.fps))
 
 
-def calibration_tensors(
-    frames: Sequence[np.ndarray], input_hw: tuple[int, int], fill: int
-) -> list[np.ndarray]:
-    """Each BGR frame as the engine gets it: letterboxed, NCHW float32 RGB, batch of one."""
-    return [to_tensor([letterbox(frame, input_hw, fill)[0]]) for frame in frames]
+def canvas_of(frame: np.ndarray, input_hw: tuple[int, int], fill: int) -> np.ndarray:
+    """A frame as the engine sees it, letterboxed (uint8, a fifth of a 720p frame's bytes:
+    125 of them are what a build holds)."""
+    return letterbox(frame, input_hw, fill)[0]
 
 
 def quantize(
     onnx: Path,
     target: Path,
-    tensors: Sequence[np.ndarray],
+    canvases: Sequence[np.ndarray],
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> None:
     """Write an INT8 OpenVINO IR of `onnx` at `target` (.xml beside its .bin), calibrated on
-    `tensors`. The progress runs from 0.1 to 0.8 while NNCF collects statistics."""
+    letterboxed `canvases`. The progress runs from 0.1 to 0.8 while NNCF collects statistics."""
     ov = import_openvino()
     nncf = _import_nncf()
     model = ov.Core().read_model(str(onnx))
-    calibration = _Calibration(tensors, progress, cancelled)
+    calibration = _Calibration(canvases, progress, cancelled)
     try:
         # NNCF draws rich progress bars on stdout, which would land in the journal; the job's
         # own progress says the same. The service logs to stderr, so nothing else is lost.
@@ -85,7 +82,7 @@ def quantize(
             quantized = nncf.quantize(
                 model,
                 nncf.Dataset(calibration),
-                subset_size=len(tensors),
+                subset_size=len(canvases),
                 preset=nncf.QuantizationPreset.MIXED,  # asymmetric activations: not centred
             )
     except BuildCancelledError:
@@ -99,33 +96,34 @@ def quantize(
 
 
 class _Calibration:
-    """The frames NNCF iterates over, each one a step of the job's progress."""
+    """The frames NNCF iterates over, each made the engine's input tensor (NCHW float32 RGB)
+    only when NNCF takes it, and each one a step of the job's progress."""
 
     def __init__(
-        self, tensors: Sequence[np.ndarray], progress: Progress, cancelled: Callable[[], bool]
+        self, canvases: Sequence[np.ndarray], progress: Progress, cancelled: Callable[[], bool]
     ) -> None:
-        self._tensors = tensors
+        self._canvases = canvases
         self._progress = progress
         self._cancelled = cancelled
         self._passes = 0
         self._done = 0.1
 
     def __len__(self) -> int:
-        return len(self._tensors)
+        return len(self._canvases)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         # NNCF passes over the frames once per algorithm (ranges, then bias correction):
         # progress only moves forward, the message says which pass
-        total = len(self._tensors)
+        total = len(self._canvases)
         self._passes += 1
-        for index, tensor in enumerate(self._tensors):
+        for index, canvas in enumerate(self._canvases):
             if self._cancelled():
                 raise BuildCancelledError("the build was cancelled")
             self._done = max(self._done, 0.1 + 0.7 * index / total)
             self._progress(
                 self._done, f"calibrating, pass {self._passes}: frame {index + 1}/{total}"
             )
-            yield tensor
+            yield to_tensor([canvas])
 
 
 def _import_nncf() -> Any:

@@ -48,22 +48,21 @@ def build_int8(
     min_agreement: float,
 ) -> BuildOutput:
     wanted = int8.MIN_CALIBRATION_FRAMES + int8.HELD_OUT_FRAMES
-    camera: list[np.ndarray] = []
-    for frame in frames(wanted, cancelled) if frames is not None else ():
-        camera.append(frame)
-        progress(0.1 * len(camera) / wanted, f"{len(camera)}/{wanted} frames from its cameras")
-    _stop_if(cancelled)
-    samples = int8.sample_frames(wanted - len(camera)) if len(camera) < wanted else []
-    collected = camera + samples
-    held_out = collected[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
-    calibrate = [f for i, f in enumerate(collected) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1]
-
     reference = _detector(onnx, config, None)
     try:
-        tensors = int8.calibration_tensors(calibrate, reference.input_hw, reference.fill)
+        shape = (reference.input_hw, reference.fill)
+        canvases: list[np.ndarray] = []  # letterboxed as they come: no 720p frame is kept
+        for frame in frames(wanted, cancelled) if frames is not None else ():
+            canvases.append(int8.canvas_of(frame, *shape))
+            progress(0.1 * len(canvases) / wanted, f"{len(canvases)}/{wanted} camera frames")
+        _stop_if(cancelled)
+        from_cameras = len(canvases)
+        canvases += [int8.canvas_of(f, *shape) for f in int8.sample_frames(wanted - from_cameras)]
+        held_out = canvases[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
+        calibrate = [c for i, c in enumerate(canvases) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1]
         started = time.perf_counter()
         target = staging / IR_FILE
-        int8.quantize(onnx, target, tensors, progress, cancelled)
+        int8.quantize(onnx, target, calibrate, progress, cancelled)
         quantize_s = time.perf_counter() - started
         progress(0.85, "comparing the INT8 model with the original")
         candidate = _detector(target, config.model_copy(update={"precision": "int8"}), onnx)
@@ -87,8 +86,8 @@ def build_int8(
         "reference_precision": reference_precision,
         "agreement": summary,
         "calibration": {
-            "camera_frames": len(camera),
-            "sample_frames": len(samples),
+            "camera_frames": from_cameras,
+            "sample_frames": wanted - from_cameras,
             "calibration_frames": len(calibrate),
             "held_out_frames": len(held_out),
             "test_photos": len(TEST_PHOTOS),

@@ -83,7 +83,9 @@ def quantize(
                 model,
                 nncf.Dataset(calibration),
                 subset_size=len(canvases),
-                preset=nncf.QuantizationPreset.MIXED,  # asymmetric activations: not centred
+                # symmetric: ~10 % faster than MIXED here at the same agreement on the demo
+                # model; the agreement check guards a model where it is not as good
+                preset=nncf.QuantizationPreset.PERFORMANCE,
             )
     except BuildCancelledError:
         raise

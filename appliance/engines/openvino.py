@@ -42,6 +42,11 @@ class OpenVinoConfig(EngineConfigBase):
         "on a copy compiled for throughput, one request per image across its streams.",
     )
     threads: int = Field(0, ge=0, description="CPU inference threads; 0: OpenVINO's choice.")
+    cpu_pinning: bool = Field(
+        False,
+        description="Pin the CPU inference threads to cores. Off: on a small machine the "
+        "cameras' threads keep cores busy, and a thread pinned to one stalls the others.",
+    )
     cache_dir: Path | None = Field(
         None, description="Where compiled models are cached, so a restart is fast."
     )
@@ -117,6 +122,8 @@ class OpenVinoEngine:
         if config.cache_dir is not None:
             config.cache_dir.mkdir(parents=True, exist_ok=True)
             core.set_property({"CACHE_DIR": str(config.cache_dir)})
+        if "CPU" in core.available_devices:  # for AUTO too, whenever it picks the CPU
+            core.set_property("CPU", {"ENABLE_CPU_PINNING": config.cpu_pinning})
         try:
             model = core.read_model(str(path))
             if len(model.inputs) != 1:

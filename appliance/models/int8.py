@@ -26,7 +26,7 @@ from appliance.sources.demo_scene import MOVE_S, REST_S, DemoScene
 
 MIN_CALIBRATION_FRAMES = 100  # NNCF's own default subset is 300; below 100 ranges get noisy
 HELD_OUT_FRAMES = 25  # kept out of calibration to check the INT8 model against the original
-NNCF_HINT = "INT8 builds need NNCF: pip install 'edge-appliance[int8]'"
+NNCF_HINT = "INT8 builds need NNCF, an extra: pip install '.[int8]' in the appliance's checkout"
 
 Progress = Callable[[float, str], None]
 

@@ -263,21 +263,22 @@ def test_filters_narrow_the_grid_as_the_api_does(service: Server, browser, http:
     )
 
 
+def dialog_delete_buttons(driver) -> list:
+    """The Delete buttons shown in dialogs, in document order (an opened dialog comes last)."""
+    found = driver.find_elements(
+        "xpath", "//div[contains(@class,'q-dialog')]//button[.//span[text()='Delete']]"
+    )
+    return [b for b in found if b.is_displayed()]
+
+
 def test_delete_removes_the_event_and_its_card(service: Server, browser, http: httpx.Client):
     event = _with_clips(http, "door")[0]
     wait_for(lambda: event["id"] in cards(browser), what="the door event's card")
     open_card(browser, event["id"])
     wait_for(lambda: button(browser, "Delete"), what="Delete").click()
-    confirm = wait_for(
-        lambda: [
-            b
-            for b in browser.find_elements(
-                "xpath", "//div[contains(@class,'q-dialog')]//button[.//span[text()='Delete']]"
-            )
-            if b.is_displayed()
-        ],
-        what="the confirmation",
-    )[-1]
+    # the event's dialog has a Delete button too: wait for the confirmation's, opened over it
+    # (taken too early, only the first is there, and every click on it is intercepted)
+    confirm = wait_for(lambda: dialog_delete_buttons(browser)[1:], what="the confirmation")[-1]
     wait_for(lambda: _clicked(confirm), what="the confirmation's transition to end")
     wait_for(lambda: event["id"] not in cards(browser), what="the card to go")
     assert http.get(f"/v1/events/{event['id']}").status_code == 404

@@ -97,7 +97,9 @@ class OpenVinoEngine:
         self._core, self._model, self._config = core, model, config
         self._compiled = compiled
         self._request = compiled.create_infer_request()
+        self._ports = compiled.outputs  # asked for once: every frame reads its outputs by them
         self._batches: Any = None  # the throughput copy's AsyncInferQueue, once needed
+        self._answers: list[list[np.ndarray]] = []  # the batch in flight, image by image
         self.device = ",".join(compiled.get_property("EXECUTION_DEVICES"))
         # the model's ports keep the source's tensor names; a compiled model's may not
         self.inputs = tuple(_spec(port) for port in model.inputs)
@@ -146,7 +148,7 @@ class OpenVinoEngine:
         except Exception as exc:
             raise InferenceError(f"inference failed: {_first_line(exc)}") from exc
         # infer() copies the outputs out of the request's buffers (share_outputs=False)
-        return [np.asarray(results[port]) for port in self._compiled.outputs]
+        return [np.asarray(results[port]) for port in self._ports]
 
     def _infer_streams(self, batch: np.ndarray) -> list[np.ndarray]:
         if self._batches is None:
@@ -155,20 +157,22 @@ class OpenVinoEngine:
                 self._model, self._config.device, _properties(self._config, "throughput")
             )
             self._batches = ov.AsyncInferQueue(compiled)
-        answers: list[list[np.ndarray]] = [[] for _ in range(len(batch))]
-
-        def done(request: Any, index: int) -> None:  # on OpenVINO's thread
-            answers[index] = [tensor.data.copy() for tensor in request.output_tensors]
-
-        self._batches.set_callback(done)
+            self._batches.set_callback(self._answered)
+        self._answers = [[] for _ in range(len(batch))]
         for index in range(len(batch)):
             self._batches.start_async({0: batch[index : index + 1]}, index)
         self._batches.wait_all()
-        return [np.concatenate(parts) for parts in zip(*answers, strict=True)]
+        return [np.concatenate(parts) for parts in zip(*self._answers, strict=True)]
+
+    def _answered(self, request: Any, index: int) -> None:
+        """One image of a batch is done (on OpenVINO's thread): keep a copy of its outputs,
+        since the request's buffers serve the next image."""
+        self._answers[index] = [tensor.data.copy() for tensor in request.output_tensors]
 
     def close(self) -> None:
-        self._request = self._batches = None
-        self._compiled = self._model = None  # the last references: OpenVINO frees it here
+        # the last references: OpenVINO frees the model here
+        self._request = self._batches = self._ports = None
+        self._compiled = self._model = None
 
 
 def framework_metadata(model: Any) -> dict[str, str]:

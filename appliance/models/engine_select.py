@@ -58,11 +58,9 @@ def auto_choice(platform: Platform) -> tuple[str, str]:
             f"OpenVINO {platform.openvino} on {platform.machine}: no TensorRT with a GPU here; "
             "its INT8 build for a model where one was made (POST /v1/jobs kind openvino)"
         )
-    why = (
-        "no OpenVINO installed"
-        if platform.openvino is None
-        else (f"OpenVINO is auto's choice on x86_64 only, this is {platform.machine}")
-    )
+    why = "no OpenVINO installed"
+    if platform.openvino is not None:
+        why = f"OpenVINO is auto's choice on x86_64 only, this is {platform.machine}"
     providers = ", ".join(p.removesuffix("ExecutionProvider") for p in platform.providers)
     return "onnxruntime", f"ONNX Runtime {platform.onnxruntime} ({providers}): {why}"
 

@@ -23,6 +23,7 @@ from appliance.errors import TooManyViewersError
 from appliance.imaging import encode_jpeg
 from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.latest import LatestSlot
+from appliance.pipeline.scene_layer import SceneLayers
 from appliance.pipeline.stats import RateMeter, StageLatencies
 from appliance.pipeline.viewers import EncodedFrame, Variant, Watch
 from appliance.pipeline.waiters import AsyncWaiters
@@ -56,6 +57,7 @@ class Broadcaster:
         self.closed_event = threading.Event()
         self._wake = threading.Event()  # something for the encoder: a frame, a viewer, close
         self.encodes = 0
+        self._scene_layers = SceneLayers()  # the encoder thread's: lines and zones drawn once
         self._message: tuple[ProcessedFrame, str] | None = None
         self._thread = threading.Thread(
             target=self._encode_loop, name=f"encode-{camera_id}", daemon=True
@@ -177,7 +179,11 @@ class Broadcaster:
         if annotated:
             latency_ms = (start - processed.frame.captured_mono) * 1000
             pixels = draw_detections(
-                pixels, detections, processed.overlay, carried=processed.carried
+                pixels,
+                detections,
+                processed.overlay,
+                carried=processed.carried,
+                layers=self._scene_layers,
             )
             held = "  held" if processed.carried else ""  # the motion gate skipped inference
             draw_overlay(pixels, f"{self.fps_out.rate():.1f} fps  {latency_ms:.0f} ms{held}")

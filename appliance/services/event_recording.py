@@ -30,6 +30,7 @@ from appliance.events.snapshots import encode_snapshot, render_snapshot
 from appliance.events.store import EventStore
 from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.event_stage import EventStage
+from appliance.pipeline.scene_layer import SceneLayers
 from appliance.pipeline.stages import Stage
 from appliance.services.events import EventBus
 from appliance.services.snapshot_writer import SnapshotWriter
@@ -62,13 +63,20 @@ class _Live:
     deleted: bool = False
 
 
-def _render(processed: ProcessedFrame) -> np.ndarray:
-    return draw_detections(
-        processed.frame.pixels,
-        processed.result.detections,
-        processed.overlay,
-        carried=processed.carried,
-    )
+def _renderer() -> Callable[[ProcessedFrame], np.ndarray]:
+    """Draws a clip's frames, for one recorder's thread: lines and zones rendered once."""
+    layers = SceneLayers()
+
+    def render(processed: ProcessedFrame) -> np.ndarray:
+        return draw_detections(
+            processed.frame.pixels,
+            processed.result.detections,
+            processed.overlay,
+            carried=processed.carried,
+            layers=layers,
+        )
+
+    return render
 
 
 class EventRecording:
@@ -283,7 +291,7 @@ class EventRecording:
                 self.root / "clips" / camera_id,
                 pre_s=pre_s,
                 post_s=post_s,
-                render=_render if annotated else None,
+                render=_renderer() if annotated else None,
                 on_clip=self._clip_done,
             )
         camera.clip_settings = wanted

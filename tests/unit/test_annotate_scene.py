@@ -7,6 +7,7 @@ import numpy as np
 
 from appliance.domain import Detection, LineOverlay, SceneOverlay, ZoneOverlay
 from appliance.pipeline.annotate import draw_detections
+from appliance.pipeline.scene_layer import SceneLayers
 
 GREY = np.full((360, 640, 3), 90, np.uint8)
 ZONE = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5))
@@ -39,3 +40,19 @@ def test_a_tracked_box_is_named_by_its_track() -> None:
         for d in (plain, tracked)
     ]
     assert tag_width[1] > tag_width[0]
+
+
+def test_a_stream_lays_the_same_scene_from_its_layers_and_redraws_when_counts_change() -> None:
+    noisy = np.random.default_rng(3).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    zone = ZoneOverlay("bench", ZONE, 1)
+    before = SceneOverlay((LineOverlay("door", ((0.2, 0.1), (0.7, 0.9)), 3, 1),), (zone,))
+    after = SceneOverlay((LineOverlay("door", ((0.2, 0.1), (0.7, 0.9)), 4, 1),), (zone,))
+    layers = SceneLayers(keep=1)
+    for overlay in (before, after, before):
+        once = draw_detections(noisy, [], overlay)
+        laid = draw_detections(noisy, [], overlay, layers=layers)
+        assert np.array_equal(once, laid)
+    assert not np.array_equal(
+        draw_detections(noisy, [], before, layers=layers),
+        draw_detections(noisy, [], after, layers=layers),
+    )

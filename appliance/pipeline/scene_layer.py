@@ -1,0 +1,190 @@
+"""A camera's lines and zones, rendered once and laid over every annotated frame.
+
+Drawing them anew on each frame (anti-aliased strokes, tags, polygon fills) cost about a
+millisecond of a core per 720p frame; on a CPU appliance that millisecond comes out of the
+engine's cores. What is drawn only changes when a count or an occupancy changes, so the
+strokes (lines, arrows, outlines) are rendered once into a sparse layer (which bytes, how
+opaque, what colour) and copied onto each frame. Per frame remain only what changes: the
+small count tags, and the tint of an occupied zone (a colour shift within the polygon's
+mask, one saturating pass over its bounding box). About 0.3 ms where drawing took 0.8.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from appliance.domain import LineOverlay, SceneOverlay, ZoneOverlay
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_LINE_COLOUR = (0, 215, 255)  # BGR amber: stands out from the class colours' boxes
+_ZONE_COLOUR = (255, 160, 60)  # BGR light blue
+_ZONE_TINT = (60, 30, 0, 0)  # BGR: a shift towards light blue (a negative part is 5x slower)
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """Where a zone is tinted while occupied (its bounding box, the polygon's mask in it),
+    and where its tag goes (its topmost corner)."""
+
+    rows: slice
+    cols: slice
+    mask: np.ndarray  # uint8, 255 inside the polygon
+    tag_at: tuple[int, int]
+
+
+class SceneLayer:
+    """The strokes of a camera's lines and zones at one frame size, and each zone's fill,
+    ready to lay over frames. Counts and occupancy change often (each is a tag and a tint
+    drawn per frame); the geometry rarely, and only it is rendered ahead."""
+
+    def __init__(self, overlay: SceneOverlay, height: int, width: int) -> None:
+        strokes = np.zeros((height, width, 3), np.uint8)
+        alpha = np.zeros((height, width), np.uint8)
+        self.fills = [_fill(zone, height, width) for zone in overlay.zones]
+        _render(strokes, alpha, overlay)
+        coverage = alpha.reshape(-1)
+        colours = strokes.reshape(-1)
+        # byte offsets into the flat frame (indexing bytes is 4x faster than BGR rows)
+        self._opaque = _bytes_of(np.flatnonzero(coverage == 255))
+        self._opaque_bytes = colours[self._opaque]
+        # anti-aliased edges: strokes drawn on black hold colour x coverage already
+        self._edge = _bytes_of(np.flatnonzero((coverage > 0) & (coverage < 255)))
+        self._edge_keep = 255 - np.repeat(coverage[self._edge[::3] // 3], 3).astype(np.uint16)
+        self._edge_bytes = colours[self._edge].astype(np.uint16) * 255
+        self._tags: dict[tuple[str, tuple[int, int]], tuple[slice, slice, np.ndarray]] = {}
+
+    def apply(self, canvas: np.ndarray, overlay: SceneOverlay) -> None:
+        """Tint the occupied zones, lay the strokes over `canvas`, then tag each line and
+        zone with its counts, in place (`canvas`: a contiguous copy of the frame)."""
+        height, width = canvas.shape[:2]
+        for fill, zone in zip(self.fills, overlay.zones, strict=True):
+            if zone.occupied:
+                box = canvas[fill.rows, fill.cols]
+                cv2.add(box, _ZONE_TINT, dst=box, mask=fill.mask)
+        flat = canvas.reshape(-1)
+        beneath = flat[self._edge].astype(np.uint16)
+        flat[self._edge] = ((beneath * self._edge_keep + self._edge_bytes + 127) // 255).astype(
+            np.uint8
+        )
+        flat[self._opaque] = self._opaque_bytes
+        for fill, zone in zip(self.fills, overlay.zones, strict=True):
+            self._tag(canvas, f"{zone.name}: {zone.occupied}", fill.tag_at)
+        for line in overlay.lines:
+            (ax, ay), (bx, by) = ((x * width, y * height) for x, y in line.points)
+            text = f"{line.name}  in {line.inward}  out {line.outward}"
+            self._tag(canvas, text, (int(min(ax, bx)), int(min(ay, by))))
+
+    def _tag(self, canvas: np.ndarray, text: str, at: tuple[int, int]) -> None:
+        """Copy the tag's pixels, rendered when its text was first seen (counts change
+        seldom; a few dozen texts are kept)."""
+        tag = self._tags.get((text, at))
+        if tag is None:
+            if len(self._tags) >= 64:
+                self._tags.clear()
+            tag = self._tags[(text, at)] = _render_tag(canvas.shape[:2], text, at)
+        rows, cols, pixels = tag
+        canvas[rows, cols] = pixels
+
+
+class SceneLayers:
+    """The layers of the last few geometries one camera drew (lines and zones added or
+    moved; counts do not count). One encoder thread owns it: no lock."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._keep = keep
+        self._layers: OrderedDict[tuple, SceneLayer] = OrderedDict()
+
+    def draw(self, canvas: np.ndarray, overlay: SceneOverlay) -> None:
+        """Lay `overlay`'s lines and zones over `canvas`, in place."""
+        height, width = canvas.shape[:2]
+        key = (
+            tuple((line.name, line.points) for line in overlay.lines),
+            tuple((zone.name, zone.points) for zone in overlay.zones),
+            height,
+            width,
+        )
+        layer = self._layers.get(key)
+        if layer is None:
+            layer = self._layers[key] = SceneLayer(overlay, height, width)
+            while len(self._layers) > self._keep:
+                self._layers.popitem(last=False)
+        else:
+            self._layers.move_to_end(key)
+        layer.apply(canvas, overlay)
+
+
+def draw_scene(canvas: np.ndarray, overlay: SceneOverlay) -> None:
+    """Draw `overlay` onto `canvas` once, in place (no layer kept: for single images)."""
+    SceneLayer(overlay, *canvas.shape[:2]).apply(canvas, overlay)
+
+
+def _bytes_of(pixels: np.ndarray) -> np.ndarray:
+    return (pixels[:, None] * 3 + np.arange(3)).reshape(-1)
+
+
+def _fill(zone: ZoneOverlay, height: int, width: int) -> _Fill:
+    polygon = _pixels(zone.points, height, width)
+    top = polygon[np.argmin(polygon[:, 1])]
+    x, y, w, h = cv2.boundingRect(polygon)
+    x, y = max(x, 0), max(y, 0)
+    w, h = max(min(w, width - x), 0), max(min(h, height - y), 0)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [polygon - (x, y)], 255)
+    return _Fill(slice(y, y + h), slice(x, x + w), mask, (int(top[0]), int(top[1])))
+
+
+def _render(strokes: np.ndarray, alpha: np.ndarray, overlay: SceneOverlay) -> None:
+    """Draw every stroke twice: in colour onto black, and as coverage (0..255)."""
+    height, width = alpha.shape
+    thickness = max(1, round(min(height, width) / 360))
+    for zone in overlay.zones:
+        polygon = _pixels(zone.points, height, width)
+        for target, colour in ((strokes, _ZONE_COLOUR), (alpha, 255)):
+            cv2.polylines(target, [polygon], True, colour, thickness, cv2.LINE_AA)
+    for line in overlay.lines:
+        _line(strokes, alpha, line, thickness)
+
+
+def _line(strokes: np.ndarray, alpha: np.ndarray, line: LineOverlay, thickness: int) -> None:
+    height, width = alpha.shape
+    (ax, ay), (bx, by) = ((x * width, y * height) for x, y in line.points)
+    # the `in` side is the normal (dy, -dx): an arrow from the middle towards it
+    dx, dy = bx - ax, by - ay
+    length = max((dx * dx + dy * dy) ** 0.5, 1.0)
+    reach = min(height, width) / 18
+    mx, my = (ax + bx) / 2, (ay + by) / 2
+    tip = (int(mx + dy / length * reach), int(my - dx / length * reach))
+    for target, colour in ((strokes, _LINE_COLOUR), (alpha, 255)):
+        cv2.line(target, (int(ax), int(ay)), (int(bx), int(by)), colour, thickness + 1)
+        cv2.arrowedLine(
+            target, (int(mx), int(my)), tip, colour, thickness + 1, cv2.LINE_AA, tipLength=0.3
+        )
+
+
+def _render_tag(
+    size: tuple[int, ...], text: str, at: tuple[int, int]
+) -> tuple[slice, slice, np.ndarray]:
+    """A small dark label with its bottom-left corner at `at`, kept on a frame of `size`:
+    where it goes, and its pixels."""
+    height, width = size[:2]
+    scale = max(0.4, min(height, width) / 1200)
+    thickness = max(1, round(scale * 1.5))
+    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
+    x = min(max(at[0], 0), max(width - tw - 6, 0))
+    y = min(max(at[1], th + base + 4), height - 1)
+    top, right = max(y - th - base - 4, 0), min(x + tw + 7, width)
+    pixels = np.full((y + 1 - top, right - x, 3), 30, np.uint8)
+    origin = (3, y - base - 1 - top)
+    cv2.putText(pixels, text, origin, _FONT, scale, (255, 255, 255), thickness)
+    return slice(top, y + 1), slice(x, right), pixels
+
+
+def _pixels(points: tuple[tuple[float, float], ...], height: int, width: int) -> np.ndarray:
+    return np.array([(x * width, y * height) for x, y in points], dtype=np.int32)
+
+
+__all__ = ["SceneLayer", "SceneLayers", "draw_scene"]

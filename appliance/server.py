@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import socket
 from types import FrameType
 
@@ -14,6 +12,7 @@ from loguru import logger
 
 from appliance import __version__
 from appliance.app import create_app
+from appliance.memory import trim_periodically, tune_malloc
 from appliance.services.container import Services
 from appliance.services.supervision import Supervisor
 from appliance.settings import Settings
@@ -31,15 +30,18 @@ class ApplianceServer(uvicorn.Server):
         self._services = services
         self._notifier = notifier
         self._supervisor: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         supervisor = Supervisor(self._notifier, self._services)
         self._supervisor = asyncio.create_task(supervisor.run(lambda: self.started))
+        self._trimmer = asyncio.create_task(trim_periodically())
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
+        for task in (self._supervisor, self._trimmer):
+            if task is not None:
+                task.cancel()
         await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -58,41 +60,6 @@ class ApplianceServer(uvicorn.Server):
         self._services.cameras.end_streams()
 
 
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MALLOC_THRESHOLD = 128 * 1024  # glibc's own default, held fixed
-
-
-def fix_malloc_thresholds() -> bool:
-    """Hold glibc's mmap and trim thresholds at their defaults for the life of the process;
-    True when set. Called once by `serve`, before anything is built (never at import).
-
-    Why: glibc raises its mmap threshold to the size of each mmapped block freed (up to
-    32 MB) and its trim threshold to twice that. After the first frame is freed, frames,
-    tensors and previews (0.5-8 MB, made on one thread and freed on another) come from
-    glibc's per-thread arenas instead, and an arena gives memory back only when more than
-    the raised trim threshold lies free at its top. With ~25 threads over 16 arenas, each
-    arena kept what its busiest moment needed: the soak's RSS grew ~95 MB in its first 10
-    minutes, all of it free memory in the arenas (malloc_info; malloc_trim gave 110 MB
-    back). Fixed thresholds keep such buffers in their own mmaps, unmapped when freed.
-    An operator's own MALLOC_*_THRESHOLD_ or GLIBC_TUNABLES thresholds win."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    own = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-    if any(name in os.environ for name in own) or "_threshold=" in tunables:
-        return False
-    try:
-        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-            return False
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError, ValueError):  # not glibc: another allocator, no mallopt
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # the mmap threshold first: setting it turns the dynamic adjustment off for both
-    return bool(
-        mallopt(M_MMAP_THRESHOLD, MALLOC_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, MALLOC_THRESHOLD)
-    )
-
-
 def limit_opencv_threads(threads: int) -> None:
     """OpenCV's own worker pool (one thread per core, for resizes, colour conversions and
     JPEG decoding) spin-waits between calls: with a thread per camera already, it adds
@@ -103,7 +70,7 @@ def limit_opencv_threads(threads: int) -> None:
 
 def serve(settings: Settings) -> None:
     """Build the app and serve it until SIGINT/SIGTERM."""
-    fix_malloc_thresholds()
+    tune_malloc()
     limit_opencv_threads(settings.opencv_threads)
     app = create_app(settings)
     host = settings.bind_host

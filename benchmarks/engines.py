@@ -36,13 +36,13 @@ from appliance.engines.base import EngineConfigBase
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
 from appliance.engines.openvino import OpenVinoConfig, openvino_version
 from appliance.engines.registry import open_engine
+from appliance.memory import tune_malloc
 from appliance.models.builds import BuildRequest, EngineBuilder
 from appliance.models.decode import letterbox, to_tensor
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import Detector
 from appliance.models.engine_cache import CachedArtifact, EngineCache
 from appliance.models.files import sha256_of
-from appliance.server import fix_malloc_thresholds
 
 ORT = OnnxRuntimeConfig(providers=("cpu",))
 OPENVINO = OpenVinoConfig(device="CPU")
@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4, help="length of each live window")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    fix_malloc_thresholds()  # as `appliance serve` does
+    tune_malloc()  # as `appliance serve` does
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
 

@@ -47,12 +47,12 @@ from appliance.devtools.clip import write_clip
 from appliance.devtools.server import rss_mb, start_server
 from appliance.domain import ProcessedFrame
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.memory import tune_malloc
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import Detector
 from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.stages import DetectionFilter
-from appliance.server import fix_malloc_thresholds
 
 
 class FileCameras:
@@ -247,7 +247,7 @@ def main() -> int:
     parser.add_argument("--soak-minutes", type=float, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    fix_malloc_thresholds()  # as `appliance serve` does: in-process figures match the service
+    tune_malloc()  # as `appliance serve` does: in-process figures match the service
     logger.remove()  # the cameras' state lines would bury the table
     logger.add(sys.stderr, level="WARNING")
 

@@ -43,6 +43,7 @@ from appliance.domain import (
     StageTimings,
 )
 from appliance.engines.onnxruntime import OnnxRuntimeConfig
+from appliance.memory import tune_malloc
 from appliance.models.demo import demo_model_path
 from appliance.models.detector import DecodedImage, Detector
 from appliance.pipeline.camera_runtime import CameraPlan
@@ -50,7 +51,6 @@ from appliance.pipeline.feeds import FeedPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.scene_stages import SceneStage, TrackingStage
 from appliance.pipeline.stages import DetectionFilter, Stage
-from appliance.server import fix_malloc_thresholds
 from appliance.sources import SourceOptions, open_source
 
 WARM_S = 0.5
@@ -215,7 +215,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    fix_malloc_thresholds()
+    tune_malloc()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     config = OnnxRuntimeConfig(providers=("cpu",))

@@ -13,22 +13,21 @@ at a time (`_pump_lock`) so that two values of one topic never overtake each oth
 
 from __future__ import annotations
 
-import functools
 import json
-import socket
-import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from loguru import logger
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from appliance.mqtt.counts import CountTopics
 from appliance.mqtt.discovery import discovery_configs, node_id, referenced_topics
+from appliance.mqtt.failures import connect_failure, never_raises
 from appliance.mqtt.retained import Owner, RetainedStore
 from appliance.mqtt.settings import MqttTarget, check_topic_prefix, parse_mqtt_url
 from appliance.mqtt.status import MqttState, MqttStatus
@@ -39,33 +38,14 @@ from appliance.mqtt.topics import (
     EventKind,
     Message,
     available_topic,
-    count_payload,
     event_message,
     snapshot_topic,
-    total_topic,
 )
 from appliance.mqtt.topology import LINE_DIRECTIONS, DeviceInfo, Topology
 
 # NO_CONN: paho keeps a QoS 1 message and sends it once connected
 _ACCEPTED = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
 _BATCH = 32  # retained messages taken off the store per lock hold
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _never_raises(fn: F) -> F:
-    """Callers are pipeline and API threads, callbacks run on paho's thread: a bug here is
-    logged, never raised into either."""
-
-    @functools.wraps(fn)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            logger.exception("MQTT: {} failed", fn.__name__)
-            return None
-
-    return guarded  # type: ignore[return-value]
 
 
 class MqttPublisher:
@@ -91,7 +71,7 @@ class MqttPublisher:
         self._lock = threading.Lock()
         self._pump_lock = threading.Lock()
         self._store = RetainedStore()
-        self._groups: dict[CountGroup, set[str]] = {}  # labels published per group, kept at 0
+        self._counts = CountTopics(self._store, self._prefix)
         self._topology: Topology | None = None
         self._referenced: set[str] = set()  # state topics the current configs read
         self._found: dict[str, bytes] = {}  # our node's configs on the broker, before announce
@@ -181,7 +161,7 @@ class MqttPublisher:
 
     # -- what to publish ---------------------------------------------------------------------
 
-    @_never_raises
+    @never_raises
     def announce(self, topology: Topology) -> None:
         """Discovery for `topology`: new entities added, changed ones updated, removed ones
         deleted (empty retained configs) with their state topics."""
@@ -195,15 +175,15 @@ class MqttPublisher:
                 self._store.put(topic, payload)
             for topic in self._store.stale_states(old, topology):
                 self._store.delete(topic)
-            self._prune_groups(old, topology)
-            self._zero_new_counts(topology)
+            self._counts.prune(old, topology)
+            self._counts.zero_new(topology)
             found, self._found = self._found, {}
             for topic, payload in found.items():
                 if topic not in configs:
                     self._forget_config(topic, payload)
         self._pump()
 
-    @_never_raises
+    @never_raises
     def publish_event(
         self, kind: EventKind, before: Mapping[str, Any] | None, after: Mapping[str, Any]
     ) -> None:
@@ -227,7 +207,7 @@ class MqttPublisher:
             return
         self._publish_counts(CountGroup(camera, line=line, direction=direction), counts)
 
-    @_never_raises
+    @never_raises
     def publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None:
         topic = snapshot_topic(self._prefix, camera, label)
         with self._lock:
@@ -235,22 +215,10 @@ class MqttPublisher:
         if changed:
             self._pump()
 
-    @_never_raises
+    @never_raises
     def _publish_counts(self, group: CountGroup, counts: Mapping[str, int]) -> None:
-        owner = functools.partial(Owner, group.camera, zone=group.zone, line=group.line)
-        changed = False
         with self._lock:
-            if self._closed:
-                return
-            labels = self._groups.setdefault(group, set())
-            labels.update(counts)
-            for label in labels:
-                payload = count_payload(counts.get(label, 0))
-                changed |= self._store.put(group.topic(self._prefix, label), payload, owner(label))
-            if group.zone is None and group.line is None:
-                total = count_payload(sum(counts.values()))
-                topic = total_topic(self._prefix, group.camera)
-                changed |= self._store.put(topic, total, Owner(group.camera))
+            changed = not self._closed and self._counts.put(group, counts)
         if changed:
             self._pump()
 
@@ -269,28 +237,6 @@ class MqttPublisher:
             )
         elif state == "disconnected" and error:
             logger.warning("MQTT: {}: {}; retrying with backoff", broker, error)
-
-    def _prune_groups(self, old: Topology | None, new: Topology) -> None:
-        kept: dict[CountGroup, set[str]] = {}
-        for g, labels in self._groups.items():
-            if not new.drops(old, g.camera, None, g.zone, g.line):
-                kept[g] = {x for x in labels if not new.drops(old, g.camera, x, g.zone, g.line)}
-        self._groups = kept
-
-    def _zero_new_counts(self, topology: Topology) -> None:
-        """Counts of objects in view start at 0 (not "unknown"); line counts are the caller's."""
-        for camera, cam in topology.cameras.items():
-            groups = [CountGroup(camera)] + [CountGroup(camera, zone=z) for z in cam.zones]
-            for group in groups:
-                labels = self._groups.setdefault(group, set())
-                for label in cam.labels:
-                    topic = group.topic(self._prefix, label)
-                    if self._store.payload(topic) is None:
-                        labels.add(label)
-                        self._store.put(topic, b"0", Owner(camera, label, group.zone))
-            total = total_topic(self._prefix, camera)
-            if self._store.payload(total) is None:
-                self._store.put(total, b"0", Owner(camera))
 
     def _forget_config(self, topic: str, payload: bytes) -> None:
         """Delete a config of our node that the current topology lacks (left by an earlier run
@@ -369,7 +315,7 @@ class MqttPublisher:
 
     # -- paho callbacks (paho's thread) ------------------------------------------------------
 
-    @_never_raises
+    @never_raises
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
@@ -389,16 +335,16 @@ class MqttPublisher:
         client.subscribe(f"{self._discovery_prefix}/+/{node_id(self._device)}/+/config", qos=1)
         self._pump()
 
-    @_never_raises
+    @never_raises
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         # paho calls this inside its `except OSError:`, so the error is still at hand
-        why = _why(sys.exc_info()[1])
+        why = connect_failure(sys.exc_info()[1])
         error = f"cannot connect to {self._target.broker}" + (f": {why}" if why else "")
         with self._lock:
             if not self._closed:
                 self._set_state("disconnected", error)
 
-    @_never_raises
+    @never_raises
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
@@ -408,7 +354,7 @@ class MqttPublisher:
             elif self._state != "error":  # a refusal says more than the disconnect after it
                 self._set_state("disconnected", "connection lost" if reason.is_failure else None)
 
-    @_never_raises
+    @never_raises
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
     ) -> None:
@@ -420,7 +366,7 @@ class MqttPublisher:
                 self._outstanding = max(0, self._outstanding - 1)
         self._pump()
 
-    @_never_raises
+    @never_raises
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if not msg.retain or not msg.payload:
             return  # our own configs coming back live, or deletions
@@ -432,20 +378,3 @@ class MqttPublisher:
                 return
             self._forget_config(msg.topic, msg.payload)
         self._pump()
-
-
-def _why(exc: BaseException | None) -> str | None:
-    """A connection failure in a few words (socket and TLS errors carry no credentials)."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    return None

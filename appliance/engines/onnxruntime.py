@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +12,7 @@ from pydantic import Field
 
 from appliance.engines.base import EngineConfigBase, TensorSpec
 from appliance.errors import InferenceError, ModelLoadError, UnsupportedModelError
+from appliance.memory import trim
 
 ProviderName = Literal["tensorrt", "cuda", "cpu"]
 PROVIDERS: dict[str, str] = {
@@ -116,7 +115,7 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         self._session = None  # the last reference: ONNX Runtime frees it here
-        _return_freed_memory()
+        trim()  # a closed session's heap back to the OS: else RSS grows with each swap
 
 
 def optimize_onnx(source: Path, target: Path, config: OnnxRuntimeConfig) -> list[str]:
@@ -140,17 +139,10 @@ def optimize_onnx(source: Path, target: Path, config: OnnxRuntimeConfig) -> list
             f"ONNX Runtime cannot optimise {source.name}: {_first_line(exc)}"
         ) from exc
     finally:
-        _return_freed_memory()
+        trim()  # the optimising session's heap back to the OS
     if not target.is_file():
         raise ModelLoadError(f"ONNX Runtime wrote no optimised model for {source.name}")
     return providers
-
-
-def _return_freed_memory() -> None:
-    """Hand a closed session's freed heap back to the OS (glibc keeps it otherwise, and RSS
-    then grows with every model swap)."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _provider_options(providers: list[str], config: OnnxRuntimeConfig) -> list[Any]:

@@ -34,17 +34,41 @@ class FeedPlan:
 class CameraFeed:
     """One camera as its inference worker sees it: the newest frames, where results go
     (`carry`: frames the motion gate skips) and the plan. `last_version`, `next_due`,
-    `failing` and `gate` belong to the worker thread."""
+    `failing`, `gate` and the in-flight count belong to the worker thread that holds
+    frames in flight: a worker the feed moves to waits until none are (see `taken`)."""
 
     camera_id: str
     frames: LatestSlot[Frame]
     sink: FrameSink
     plan: FeedPlan = field(default_factory=FeedPlan)
     carry: CarrySink | None = None
+    wake: Callable[[], None] | None = None  # wakes the worker serving the camera now
     last_version: int = 0
     next_due: float = 0.0
     failing: bool = False  # the last frame failed: the next good one clears the error
     gate: GateState = field(default_factory=GateState)
+    inflight: int = 0  # frames picked and not yet delivered (or failed)
+    picked_by: object = None  # the worker that picked them
+    picked_at: float = 0.0  # monotonic
+
+    def taken(self, worker: object, now: float) -> None:
+        self.inflight += 1
+        self.picked_by, self.picked_at = worker, now
+
+    def done(self) -> None:
+        """A picked frame was delivered or failed; the last one hands the feed over to the
+        worker it was moved to (a swap), which waited so as not to run two engines at once
+        nor deliver out of order."""
+        self.inflight -= 1
+        if self.inflight == 0 and self.wake is not None:
+            self.wake()
+
+    def held_elsewhere(self, worker: object, now: float, patience_s: float) -> bool:
+        """Whether another worker still has this feed's frames in flight (for at most
+        `patience_s`: a worker that hangs does not stall the camera's new one)."""
+        return (
+            self.inflight > 0 and self.picked_by is not worker and now - self.picked_at < patience_s
+        )
 
 
 class Item(Protocol):
@@ -86,11 +110,15 @@ class CameraItem:
             "infer_ms": t.infer_ms,
             "postprocess_ms": t.postprocess_ms,
         }
-        self.feed.sink(ProcessedFrame(self.frame, result, stages))
+        try:
+            self.feed.sink(ProcessedFrame(self.frame, result, stages))
+        finally:
+            self.feed.done()
 
     def fail(self, exc: BaseException) -> None:
         """The worker reports a camera's failures (once per change), not each item."""
         self.feed.gate.finished(self.frame.frame_id, False)
+        self.feed.done()
 
 
 @dataclass(frozen=True, slots=True)

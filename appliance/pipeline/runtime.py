@@ -155,7 +155,12 @@ class Pipeline:
             worker = self._worker_for(detector)
             runtime.clear_errors()
             runtime.feed = CameraFeed(
-                camera_id, capture.frames, runtime.deliver, plan.feed, carry=runtime.carry
+                camera_id,
+                capture.frames,
+                runtime.deliver,
+                plan.feed,
+                carry=runtime.carry,
+                wake=runtime.notify,
             )
             runtime.apply(plan)
             runtime.capture, runtime.worker = capture, worker

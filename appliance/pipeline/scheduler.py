@@ -21,6 +21,7 @@ from appliance.pipeline.feeds import Batch, CameraFeed, CameraItem, Item, Reques
 from appliance.pipeline.motion_gate import due
 
 ErrorSink = Callable[[str, str | None], None]  # (camera, why inference failed or None: ok)
+HANDOVER_PATIENCE_S = 2.0  # a camera moved here waits this long at most for its old worker
 
 
 @dataclass
@@ -304,6 +305,8 @@ class InferenceWorker:
         start = self._cursor % len(feeds) if feeds else 0
         for offset in range(len(feeds)):
             feed = feeds[(start + offset) % len(feeds)]
+            if feed.held_elsewhere(self, now, HANDOVER_PATIENCE_S):
+                continue  # just moved here: the old engine finishes its frames first
             plan = feed.plan  # read once: a retune replaces it whole, never in part
             version, frame = feed.frames.peek()
             if frame is None or version <= feed.last_version:
@@ -325,6 +328,7 @@ class InferenceWorker:
             if plan.fps_limit:
                 feed.next_due = max(now, feed.next_due) + 1 / plan.fps_limit
             feed.gate.sent(frame, now)
+            feed.taken(self, now)
             picked.append(CameraItem(feed, frame, plan))
             self._cursor = start + offset + 1
             if len(picked) == room:

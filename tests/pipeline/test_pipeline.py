@@ -4,6 +4,7 @@ real demo model."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -233,3 +234,60 @@ def test_nothing_is_encoded_without_viewers(clip: Path, detector: Detector) -> N
         broadcaster.close()
         broadcaster.join()
     assert broadcaster.encodes == 0
+
+
+def test_a_camera_moved_to_another_engine_waits_for_its_frames_on_the_old_one(
+    clip: Path, detector: Detector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A swap moves a camera between two frames: the new engine starts on it only once the
+    old one has delivered the frames it had, so the two never run at once (on a small CPU
+    both would slow down) and frames reach the camera in order."""
+    green = Detector.load("green", demo_model_path(), OnnxRuntimeConfig(providers=("cpu",)))
+    runs: list[tuple[str, float, float]] = []
+
+    def timed(engine: Detector, name: str) -> None:
+        run = engine.run
+
+        def timed_run(batch):
+            start = time.monotonic()
+            try:
+                return run(batch)
+            finally:
+                runs.append((name, start, time.monotonic()))
+
+        monkeypatch.setattr(engine, "run", timed_run)
+
+    timed(detector, "blue")
+    timed(green, "green")
+    workers = [InferenceWorker(detector), InferenceWorker(green)]
+    serving = [workers[0]]
+    camera = file_worker(clip, realtime=False, lossless=True, on_frame=lambda: serving[0].notify())
+    got: list[int] = []
+    feed = CameraFeed(
+        "cam",
+        camera.frames,
+        lambda p: got.append(p.frame.frame_id),
+        wake=lambda: serving[0].notify(),
+    )
+    workers[0].add(feed)
+    for worker in workers:
+        worker.start()
+    camera.start()
+    try:
+        for move in range(1, 9):  # as Pipeline.route does it
+            wait_until(lambda at_least=5 * move: len(got) >= at_least)
+            old, new = workers[(move - 1) % 2], workers[move % 2]
+            old.remove("cam")
+            serving[0] = new
+            new.add(feed)
+        wait_until(lambda: len(got) >= 45)
+    finally:
+        for worker in workers:
+            worker.stop()
+        camera.stop()
+        green.close()
+    assert {name for name, _, _ in runs} == {"blue", "green"}
+    ordered = sorted(runs, key=lambda run: run[1])
+    overlaps = [(a, b) for a, b in itertools.pairwise(ordered) if a[0] != b[0] and b[1] < a[2]]
+    assert not overlaps, overlaps
+    assert got == list(range(1, len(got) + 1))  # lossless: every frame, in order, once

@@ -85,6 +85,7 @@ def build_services(settings: Settings) -> Services:
         providers=tuple(settings.providers),
         intra_op_threads=settings.intra_op_threads,
         inter_op_threads=settings.inter_op_threads,
+        spinning=settings.ort_spinning,
         cache_dir=settings.data_dir / "cache" / "onnxruntime",
     )
     openvino = OpenVinoConfig(

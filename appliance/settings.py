@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         1, ge=0, le=256, description="OpenCV's own worker threads; 0 = its default (one a core)."
     )
     inter_op_threads: int = Field(0, ge=0)
+    ort_spinning: bool = Field(
+        False, description="ONNX Runtime's pool threads busy-wait for work (its own default)."
+    )
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted request body.")
     max_model_mb: float = Field(512.0, gt=0, description="Largest accepted model upload.")
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image area.")

@@ -34,6 +34,12 @@ class OnnxRuntimeConfig(EngineConfigBase):
         0, ge=0, description="Threads inside one operator; 0: one per physical core."
     )
     inter_op_threads: int = Field(0, ge=0, description="Threads across operators; 0: default.")
+    spinning: bool = Field(
+        False,
+        description="Let idle pool threads busy-wait for work (ONNX Runtime's default). Off: "
+        "on a small CPU their spinning takes the cores capture, encoding and a second engine "
+        "need (benchmarks/pipeline.py, benchmarks/swap.py).",
+    )
     cache_dir: Path | None = Field(
         None, description="Where the TensorRT execution provider caches engines and timings."
     )
@@ -91,6 +97,9 @@ class OnnxRuntimeEngine:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads
         options.inter_op_num_threads = config.inter_op_threads
+        spinning = "1" if config.spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
         options.log_severity_level = 3
         try:
             session = ort.InferenceSession(

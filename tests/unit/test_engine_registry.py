@@ -157,3 +157,19 @@ def test_the_demo_model_opens_through_the_registry_and_detects(scene: Scene) -> 
         boxes = [d for d in result.detections if d.label == label]
         assert boxes, f"no {label} found"
         assert inside(max(boxes, key=lambda d: d.confidence), rect)
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_onnx_runtime_pool_threads_spin_only_when_asked(spinning: bool) -> None:
+    """Off by default: on a small CPU, idle pool threads busy-waiting took the cores that
+    capture, encoding and a swap's second engine need (benchmarks/swap.py, pipeline.py)."""
+    config = CPU if not spinning else CPU.model_copy(update={"spinning": True})
+    engine = open_engine(config, demo_model_path())
+    try:
+        options = engine._session.get_session_options()  # type: ignore[attr-defined]
+        for pool in ("intra_op", "inter_op"):
+            entry = options.get_session_config_entry(f"session.{pool}.allow_spinning")
+            assert entry == ("1" if spinning else "0")
+    finally:
+        engine.close()
+    assert OnnxRuntimeConfig().spinning is False

@@ -50,6 +50,7 @@ class CameraFeed:
     inflight: int = 0  # frames picked and not yet delivered (or failed)
     picked_by: object = None  # the worker that picked them
     picked_at: float = 0.0  # monotonic
+    awaited: bool = False  # a worker the feed moved to waits for those frames
 
     def taken(self, worker: object, now: float) -> None:
         self.inflight += 1
@@ -60,15 +61,20 @@ class CameraFeed:
         worker it was moved to (a swap), which waited so as not to run two engines at once
         nor deliver out of order."""
         self.inflight -= 1
-        if self.inflight == 0 and self.wake is not None:
-            self.wake()
+        if self.inflight == 0 and self.awaited:
+            self.awaited = False  # (not per frame: only a waiting worker needs waking)
+            if self.wake is not None:
+                self.wake()
 
     def held_elsewhere(self, worker: object, now: float, patience_s: float) -> bool:
         """Whether another worker still has this feed's frames in flight (for at most
-        `patience_s`: a worker that hangs does not stall the camera's new one)."""
-        return (
+        `patience_s`: a worker that hangs does not stall the camera's new one). If so, the
+        last of them wakes the camera's worker when it is done."""
+        held = (
             self.inflight > 0 and self.picked_by is not worker and now - self.picked_at < patience_s
         )
+        self.awaited = self.awaited or held  # (a wake missed in a race: the next frame wakes it)
+        return held
 
 
 class Item(Protocol):

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -166,11 +167,21 @@ def wait_until_up(
             raise LaunchError(f"something other than the appliance answers at {url}")
         if process is not None and process.poll() is not None:
             where = f"; see {log}{_tail(log)}" if log else ""
-            raise LaunchError(f"appliance serve exited with status {process.returncode}{where}")
+            raise LaunchError(f"appliance serve {_ending(process.returncode)}{where}")
         if time.monotonic() >= deadline:
             where = f"; see {log}{_tail(log)}" if log else ""
             raise LaunchError(f"the service did not answer at {url} within {timeout:.0f} s{where}")
         time.sleep(0.2)
+
+
+def _ending(status: int) -> str:
+    """How a process ended, in words: Popen gives a signal as a negative status."""
+    if status >= 0:
+        return f"exited with status {status}"
+    try:
+        return f"was killed by {signal.Signals(-status).name}"
+    except ValueError:
+        return f"was killed by signal {-status}"
 
 
 def _tail(log: Path, lines: int = 15) -> str:

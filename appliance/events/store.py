@@ -1,14 +1,21 @@
 """The event store: SQLite in WAL mode, written by one thread (see writer.py), read by any
-thread through its own connection, which WAL lets run beside the writer without waiting."""
+thread through its own connection, which WAL lets run beside the writer without waiting.
+
+Closing a connection while another thread runs a query on it crashes the process (SIGSEGV
+in CPython's sqlite3 module): `close()` interrupts reads in flight and waits for them to
+end before it closes their connections."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from appliance.errors import EventStoreError
 from appliance.events.model import EVENT_ID, EventRecord, check_names
@@ -16,7 +23,9 @@ from appliance.events.query import DEFAULT_LIMIT, SELECT, EventQuery
 from appliance.events.schema import BUSY_TIMEOUT_S, connect
 from appliance.events.writer import StoreWriter, WriterStats
 
+_T = TypeVar("_T")
 _ENDED_OLDEST_FIRST = "end_time IS NOT NULL ORDER BY start_time, id LIMIT ?"
+_CLOSE_PATIENCE_S = 10.0  # an interrupted query ends at SQLite's next step: milliseconds
 
 
 class EventStore:
@@ -44,7 +53,8 @@ class EventStore:
         )
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._readers_lock = threading.Condition()  # guards _readers, _reading, _closed
+        self._reading = 0  # reads in flight
         self._closed = False
 
     def __enter__(self) -> EventStore:
@@ -90,12 +100,18 @@ class EventStore:
         return self._writer.stats()
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer, close every connection."""
-        if self._closed:
-            return
-        self._closed = True
+        """Commit what is queued, stop the writer, close every connection. A read still
+        running in another thread is interrupted (it raises EventStoreError) and waited for."""
+        with self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for connection in self._readers:
+                connection.interrupt()  # thread-safe: the query stops at its next step
         self._writer.close()
         with self._readers_lock:
+            if not self._readers_lock.wait_for(lambda: self._reading == 0, _CLOSE_PATIENCE_S):
+                return  # a read that will not end: leave its connections to the process exit
             for connection in self._readers:
                 connection.close()
             self._readers.clear()
@@ -105,7 +121,7 @@ class EventStore:
     def get(self, event_id: str) -> EventRecord | None:
         if not EVENT_ID.fullmatch(event_id):
             return None
-        row = self._reader().execute(f"{SELECT} WHERE id = ?", (event_id,)).fetchone()
+        row = self._read(lambda c: c.execute(f"{SELECT} WHERE id = ?", (event_id,)).fetchone())
         return None if row is None else EventRecord.from_row(row)
 
     def query(
@@ -123,13 +139,14 @@ class EventStore:
         Raises InvalidInputError for a limit outside 1..500, InvalidCursorError (both 422)."""
         query = EventQuery(camera, label, zone, after, before, limit, cursor)
         sql, args = query.sql()
-        return query.page(self._reader().execute(sql, args).fetchall())
+        return query.page(self._read(lambda c: c.execute(sql, args).fetchall()))
 
     def cameras(self) -> list[str]:
-        return [r[0] for r in self._reader().execute("SELECT DISTINCT camera FROM events")]
+        rows = self._read(lambda c: c.execute("SELECT DISTINCT camera FROM events").fetchall())
+        return [r[0] for r in rows]
 
     def all_ids(self) -> set[str]:
-        return {r[0] for r in self._reader().execute("SELECT id FROM events")}
+        return {r[0] for r in self._read(lambda c: c.execute("SELECT id FROM events").fetchall())}
 
     def expired(self, camera: str, older_than: float, *, limit: int = 500) -> list[EventRecord]:
         """Ended events of `camera` that ended before `older_than`, oldest first. Open events
@@ -146,19 +163,39 @@ class EventStore:
 
     def integrity_check(self) -> str:
         """SQLite's verdict on the file: "ok" or what is wrong."""
-        rows = self._reader().execute("PRAGMA integrity_check").fetchall()
+        rows = self._read(lambda c: c.execute("PRAGMA integrity_check").fetchall())
         return "\n".join(str(r[0]) for r in rows)
 
     def _records(self, sql: str, args: tuple) -> list[EventRecord]:
-        return [EventRecord.from_row(r) for r in self._reader().execute(sql, args)]
+        rows = self._read(lambda c: c.execute(sql, args).fetchall())
+        return [EventRecord.from_row(r) for r in rows]
 
-    def _reader(self) -> sqlite3.Connection:
-        if self._closed:
-            raise EventStoreError("the event store is closed")
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = connect(self.path, readonly=True, busy_timeout_s=self._busy_timeout_s)
-            self._local.connection = connection
+    def _read(self, run: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`run` on this thread's connection, counted as in flight so `close()` waits for it.
+        `run` must fetch its rows: a cursor read after it returns is not covered."""
+        with self._reader() as connection:
+            try:
+                return run(connection)
+            except sqlite3.OperationalError as exc:
+                if self._closed:  # interrupted by close()
+                    raise EventStoreError("the event store is closed") from exc
+                raise
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._readers_lock:
+            if self._closed:
+                raise EventStoreError("the event store is closed")
+            self._reading += 1
+        try:
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = connect(self.path, readonly=True, busy_timeout_s=self._busy_timeout_s)
+                self._local.connection = connection
+                with self._readers_lock:
+                    self._readers.append(connection)
+            yield connection
+        finally:
             with self._readers_lock:
-                self._readers.append(connection)
-        return connection
+                self._reading -= 1
+                self._readers_lock.notify_all()

@@ -23,7 +23,7 @@ import pytest
 from helpers import Server, free_port, start_server
 from test_installer import install
 
-from appliance.launcher import SYSTEM_UNITS, WINDOW_CLASS, target
+from appliance.launcher import SYSTEM_UNITS, WINDOW_CLASS, LaunchError, target, wait_until_up
 from appliance.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -384,3 +384,13 @@ def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path: Path) ->
         rf"appliance serve exited with status \d+; see {re.escape(str(log))}$", result.stderr, re.M
     )
     assert "address already in use" in result.stderr.lower()  # the log's tail is shown too
+
+
+def test_a_started_service_that_crashes_is_reported_by_its_signal(tmp_path: Path) -> None:
+    log = tmp_path / "appliance.log"
+    log.write_text("the last words\n")
+    crashed = subprocess.Popen([sys.executable, "-c", "import os; os.abort()"])
+    crashed.wait(30)
+    said = rf"^appliance serve was killed by SIGABRT; see {re.escape(str(log))}\n  the last words$"
+    with pytest.raises(LaunchError, match=said):
+        wait_until_up(f"http://127.0.0.1:{free_port()}/", 30, crashed, log)

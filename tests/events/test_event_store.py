@@ -265,6 +265,40 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
         store.query()
 
 
+def test_closing_interrupts_a_read_in_flight_and_waits_for_it(tmp_path: Path) -> None:
+    # CI: the service's shutdown closed the store while the archive's start-up tidy still read
+    # it on another thread; CPython's sqlite3 then crashed the process (SIGSEGV).
+    store = EventStore(tmp_path / "events.db")
+    store.upsert(record(T0))
+    assert store.flush(5)
+    started, outcome = threading.Event(), []
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+
+    def slow_read(connection: sqlite3.Connection) -> list:
+        started.set()
+        return connection.execute(endless).fetchall()
+
+    def reader() -> None:
+        try:
+            outcome.append(store._read(slow_read))  # the seam every public read goes through
+        except EventStoreError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert started.wait(5)
+    time.sleep(0.2)  # well inside the query
+    begun = time.monotonic()
+    store.close()
+    assert time.monotonic() - begun < 5
+    thread.join(5)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], EventStoreError), outcome
+    assert "closed" in str(outcome[0])
+    with pytest.raises(EventStoreError):
+        store.all_ids()
+
+
 def test_reads_run_beside_a_burst_of_50_objects_updated_100_times(store: EventStore) -> None:
     """50 objects updated 100 times each by 5 camera threads while a reader lists events:
     nothing fails, the reader sees whole rows, every object ends at its last update. Timings

@@ -49,23 +49,51 @@ def detectors() -> tuple[Detector, Detector]:
     openvino.close()
 
 
+NEAR_THRESHOLD = 0.02  # bf16 moves a score by ~0.01: a box this near `conf` may flip
+
+
+def matched(wanted: list[Detection], pool: list[Detection]) -> list[tuple[Detection, Detection]]:
+    """Each box of `wanted` with its partner in `pool` (same label, IoU > 0.9, score within
+    0.02), one to one; a box without one fails the test."""
+    pairs, free = [], list(pool)
+    for a in wanted:
+        partner = next(
+            (
+                b
+                for b in free
+                if b.label == a.label
+                and abs(a.confidence - b.confidence) < 0.02
+                and box_iou(
+                    np.array([[a.x1, a.y1, a.x2, a.y2]]), np.array([[b.x1, b.y1, b.x2, b.y2]])
+                )[0, 0]
+                > 0.9
+            ),
+            None,
+        )
+        assert partner is not None, (a, pool)
+        free.remove(partner)
+        pairs.append((a, partner))
+    return pairs
+
+
 @pytest.mark.parametrize("conf", [0.25, 0.1])
 def test_openvino_finds_what_onnx_runtime_finds(
     detectors: tuple[Detector, Detector], conf: float
 ) -> None:
-    """Boxes matched one to one at IoU > 0.9 with the same label, on every photo."""
+    """At OpenVINO's default precision (fp32, or bf16 on a CPU with AMX or avx512_bf16):
+    every box either engine finds, the other finds too (same label, IoU > 0.9, score within
+    0.02), allowing only that a box scored within 0.02 of `conf` falls on the other side."""
     onnxruntime, openvino = detectors
     expected = detections(onnxruntime, DetectParams(conf=conf))
     got = detections(openvino, DetectParams(conf=conf))
+    lower = DetectParams(conf=conf - NEAR_THRESHOLD)
+    expected_near, got_near = detections(onnxruntime, lower), detections(openvino, lower)
     assert sum(map(len, expected)) >= 4  # the cup, the cat, the person… something to compare
-    for wanted, found in zip(expected, got, strict=True):
-        assert [d.label for d in wanted] == [d.label for d in found]
-        for a, b in zip(wanted, found, strict=True):
-            iou = box_iou(
-                np.array([[a.x1, a.y1, a.x2, a.y2]]), np.array([[b.x1, b.y1, b.x2, b.y2]])
-            )
-            assert iou[0, 0] > 0.9 and abs(a.confidence - b.confidence) < 0.02, (a, b)
-    assert agreement(expected, got).f1 == 1.0
+    for image in range(len(expected)):
+        matched(expected[image], got_near[image])
+        matched(got[image], expected_near[image])
+    if openvino.engine.precision == "fp32":  # the same arithmetic: nothing may flip
+        assert agreement(expected, got).f1 == 1.0
 
 
 def test_the_onnx_models_labels_and_metadata_come_along(

@@ -114,7 +114,10 @@ def setup_logging(level: str = "INFO") -> None:
         logger.add(sys.stderr, level=level, format=_prefixed, colorize=False, diagnose=False)
     else:
         logger.add(sys.stderr, level=level, format=FORMAT, backtrace=False, diagnose=False)
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    # The same threshold for stdlib records: at 0 every library builds records loguru then
+    # drops, and uvicorn, seeing its logger at TRACE, wraps the app in MessageLoggerMiddleware,
+    # which logs each ASGI message (a tenth of the event loop's time per detect request).
+    logging.basicConfig(handlers=[InterceptHandler()], level=logger.level(level).no, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
         std = logging.getLogger(name)
         std.handlers, std.propagate = [], True

@@ -91,5 +91,6 @@ class Services:
             self.recording.close_store()  # after the last event was handed to it
         if self.mqtt is not None:
             self.mqtt.close()  # the last events are out; `offline`, then disconnect
+        self.detection.close()  # decodes queued by requests still in flight
         self.serving.close()  # then the engines nothing calls any more
         self.telemetry.close()

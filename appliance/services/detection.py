@@ -3,9 +3,10 @@ worker, and draw the answer. Decoding and drawing run in worker threads."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-import anyio
 import numpy as np
 from anyio import to_thread
 
@@ -33,7 +34,12 @@ class DetectionService:
         self.limits = limits
         # One decode at a time: decoding beside a multi-threaded inference on the same cores
         # only preempts ONNX Runtime's workers (measured: 8 clients lost 10 % throughput).
-        self._decoding = anyio.CapacityLimiter(1)
+        # asyncio's executor, not anyio's to_thread: ~40 us less a request, on the event loop.
+        self._decoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+
+    def close(self) -> None:
+        """Stop the decode thread once the decodes queued have run (blocking)."""
+        self._decoding.shutdown(wait=True)
 
     @property
     def readiness(self) -> Readiness:
@@ -73,7 +79,7 @@ class DetectionService:
             raise InvalidInputError(
                 f"{len(images)} images; at most {self.limits.max_batch} a batch"
             )
-        decoded = await to_thread.run_sync(self._decode, images, limiter=self._decoding)
+        decoded = await self._decoded(images)
         return await self._serving.detect(model, decoded, params)
 
     async def detect_annotated(
@@ -81,7 +87,7 @@ class DetectionService:
     ) -> tuple[DetectionResult, bytes]:
         """Detect, then draw the boxes and encode the picture as JPEG."""
         self.detector(model)
-        decoded = await to_thread.run_sync(self._decode, [image], limiter=self._decoding)
+        decoded = await self._decoded([image])
         result = (await self._serving.detect(model, decoded, params))[0]
         jpeg = await to_thread.run_sync(_draw, decoded[0], result)
         return result, jpeg
@@ -90,6 +96,11 @@ class DetectionService:
         """Run the model's engine on a raw input tensor (no pre- or post-processing), as
         the Open Inference Protocol asks, on the engine's own thread."""
         return await self._serving.infer_tensor(model, tensor)
+
+    async def _decoded(self, images: Sequence[bytes]) -> list[DecodedImage]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._decoding, self._decode, images
+        )
 
     def _decode(self, images: Sequence[bytes]) -> list[DecodedImage]:
         return [DecodedImage(*decode_image(data, self.limits.max_pixels)) for data in images]

@@ -15,6 +15,7 @@ from appliance.api.schemas import BatchResponse, DetectResponse
 from appliance.api.uploads import read_images
 from appliance.domain import DetectionResult, DetectParams
 from appliance.imaging import ACCEPTED_TYPES
+from appliance.services.container import Services
 from appliance.services.detection import DetectionService
 
 router = APIRouter(prefix="/v1/detect", tags=["detect"])
@@ -67,6 +68,19 @@ def _time_stages(request: Request, results: list[DetectionResult]) -> None:
             stages[name] = stages.get(name, 0.0) + ms
 
 
+def _json(answer: BaseModel) -> Response:
+    """The answer as JSON, serialized once: returned as a model, FastAPI would dump it,
+    validate the dump against the response model and serialize that (three passes over every
+    detection; `response_model` still documents it)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def _record(services: Services, source: str, results: list[DetectionResult]) -> None:
+    """After the answer, on the event loop: a counter and a log line, too little work to pay
+    a thread hop for (a sync background task runs in the thread pool)."""
+    services.recorder.record(source, results)
+
+
 @router.post(
     "",
     response_model=DetectResponse,
@@ -88,13 +102,13 @@ async def detect(
     if query.format == "jpeg":
         result, jpeg = await detection.detect_annotated(images[0], params, query.model)
         _time_stages(request, [result])
-        background.add_task(services.recorder.record, "rest", [result])
+        background.add_task(_record, services, "rest", [result])
         headers = {"X-Detections": str(len(result.detections))}
         return Response(jpeg, media_type="image/jpeg", headers=headers)
     results = await detection.detect(images, params, query.model)
     _time_stages(request, results)
-    background.add_task(services.recorder.record, "rest", results)
-    return DetectResponse.of(results[0])
+    background.add_task(_record, services, "rest", results)
+    return _json(DetectResponse.of(results[0]))
 
 
 @router.post(
@@ -110,7 +124,7 @@ async def detect_batch(
     query: Annotated[DetectQuery, Query()],
     services: ServicesDep,
     background: BackgroundTasks,
-) -> BatchResponse:
+) -> Response:
     detection = services.detection
     params = query.params(detection)
     max_files = detection.limits.max_batch
@@ -118,5 +132,5 @@ async def detect_batch(
     images = await read_images(request, field="images", limit=limit, max_files=max_files)
     results = await detection.detect(images, params, query.model)
     _time_stages(request, results)
-    background.add_task(services.recorder.record, "rest-batch", results)
-    return BatchResponse(results=[DetectResponse.of(r) for r in results])
+    background.add_task(_record, services, "rest-batch", results)
+    return _json(BatchResponse(results=[DetectResponse.of(r) for r in results]))

@@ -10,9 +10,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -173,16 +172,6 @@ class EventStore:
     def _read(self, run: Callable[[sqlite3.Connection], _T]) -> _T:
         """`run` on this thread's connection, counted as in flight so `close()` waits for it.
         `run` must fetch its rows: a cursor read after it returns is not covered."""
-        with self._reader() as connection:
-            try:
-                return run(connection)
-            except sqlite3.OperationalError as exc:
-                if self._closed:  # interrupted by close()
-                    raise EventStoreError("the event store is closed") from exc
-                raise
-
-    @contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
         with self._readers_lock:
             if self._closed:
                 raise EventStoreError("the event store is closed")
@@ -194,7 +183,11 @@ class EventStore:
                 self._local.connection = connection
                 with self._readers_lock:
                     self._readers.append(connection)
-            yield connection
+            return run(connection)
+        except sqlite3.OperationalError as exc:
+            if self._closed:  # interrupted by close()
+                raise EventStoreError("the event store is closed") from exc
+            raise
         finally:
             with self._readers_lock:
                 self._reading -= 1

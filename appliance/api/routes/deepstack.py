@@ -25,6 +25,7 @@ from appliance.api.auth import authenticate
 from appliance.api.deepstack import DeepStackError, DeepStackResponse, DeepStackRoute
 from appliance.api.deps import ServicesDep
 from appliance.api.limits import LimitsDep, detect_place
+from appliance.api.recording import record_after_answer
 from appliance.api.uploads import image_parts, open_form
 from appliance.auth.scopes import Principal, Scope
 from appliance.auth.sessions import HEADER
@@ -107,7 +108,7 @@ async def detection(
         image = await _image(request, form)
     with detect_place(limits):
         results = await services.detection.detect([image], params, chosen)
-    background.add_task(services.recorder.record, "deepstack", results)
+    record_after_answer(background, services.recorder, "deepstack", results)
     return DeepStackResponse.of(results[0], (time.perf_counter() - started) * 1000)
 
 

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance.api.deps import ServicesDep
 from appliance.api.limits import DetectSlot
 from appliance.api.openapi import error_responses
+from appliance.api.recording import record_after_answer
 from appliance.api.schemas import BatchResponse, DetectResponse
 from appliance.api.uploads import read_images
 from appliance.domain import DetectionResult, DetectParams
 from appliance.imaging import ACCEPTED_TYPES
-from appliance.services.container import Services
 from appliance.services.detection import DetectionService
 
 router = APIRouter(prefix="/v1/detect", tags=["detect"])
@@ -75,12 +75,6 @@ def _json(answer: BaseModel) -> Response:
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-async def _record(services: Services, source: str, results: list[DetectionResult]) -> None:
-    """After the answer, on the event loop: a counter and a log line, too little work to pay
-    a thread hop for (a sync background task runs in the thread pool)."""
-    services.recorder.record(source, results)
-
-
 @router.post(
     "",
     response_model=DetectResponse,
@@ -102,12 +96,12 @@ async def detect(
     if query.format == "jpeg":
         result, jpeg = await detection.detect_annotated(images[0], params, query.model)
         _time_stages(request, [result])
-        background.add_task(_record, services, "rest", [result])
+        record_after_answer(background, services.recorder, "rest", [result])
         headers = {"X-Detections": str(len(result.detections))}
         return Response(jpeg, media_type="image/jpeg", headers=headers)
     results = await detection.detect(images, params, query.model)
     _time_stages(request, results)
-    background.add_task(_record, services, "rest", results)
+    record_after_answer(background, services.recorder, "rest", results)
     return _json(DetectResponse.of(results[0]))
 
 
@@ -132,5 +126,5 @@ async def detect_batch(
     images = await read_images(request, field="images", limit=limit, max_files=max_files)
     results = await detection.detect(images, params, query.model)
     _time_stages(request, results)
-    background.add_task(_record, services, "rest-batch", results)
+    record_after_answer(background, services.recorder, "rest-batch", results)
     return _json(BatchResponse(results=[DetectResponse.of(r) for r in results]))

@@ -14,7 +14,7 @@ import numpy as np
 
 from appliance.domain import DetectParams
 from appliance.imaging import encode_jpeg
-from appliance.models.decode import decode, letterbox, to_tensor
+from appliance.models.decode import decode, letterbox_batch
 from appliance.models.detector import Detector
 from appliance.pipeline.annotate import draw_detections, draw_overlay
 from appliance.pipeline.camera_runtime import CameraPlan
@@ -56,8 +56,8 @@ def naive_loop(detector: Detector, clip: Path, seconds: float) -> float:
             if not ok:  # the clip ended: loop it
                 capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 continue
-            canvas, box = letterbox(frame, detector.input_hw, detector.fill)
-            output = detector.engine.infer(to_tensor([canvas]))[0][0]
+            tensor, (box,) = letterbox_batch([frame], detector.input_hw, detector.fill)
+            output = detector.engine.infer(tensor)[0][0]
             found = decode(output, detector.family, box, frame.shape[:2], params, detector.labels)
             annotated = draw_detections(frame, found)
             draw_overlay(annotated, f"{fps:.1f} fps  {(time.monotonic() - now) * 1000:.0f} ms")

@@ -25,8 +25,7 @@ from appliance.models.decode import (
     OutputFamily,
     decode,
     detect_family,
-    letterbox,
-    to_tensor,
+    letterbox_batch,
 )
 from appliance.models.engine_select import EngineSelector
 from appliance.models.labels import resolve_labels
@@ -219,12 +218,13 @@ class Detector:
         if not self.dynamic_batch and len(images) != 1:
             raise ValueError(f"{self.ref.name} takes one image per run, not {len(images)}")
         start = time.perf_counter()
-        placed = [letterbox(image.pixels, self.input_hw, self.fill) for image in images]
-        tensor = to_tensor([canvas for canvas, _ in placed])
+        tensor, boxes = letterbox_batch(
+            [image.pixels for image in images], self.input_hw, self.fill
+        )
         return PreparedBatch(
             tuple(images),
             tuple(params),
-            tuple(box for _, box in placed),
+            tuple(boxes),
             tensor,
             (time.perf_counter() - start) * 1000,
         )

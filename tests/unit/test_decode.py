@@ -13,6 +13,7 @@ from appliance.models.decode import (
     decode,
     detect_family,
     letterbox,
+    letterbox_batch,
     nms,
     to_tensor,
 )
@@ -38,6 +39,26 @@ def test_to_tensor_is_rgb_nchw_unit_range() -> None:
     batch = to_tensor([canvas, canvas])
     assert batch.shape == (2, 3, 4, 4) and batch.dtype == np.float32
     assert batch[0, 2].max() == 1.0 and batch[0, 0].max() == 0.0
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [(416, 416)],  # the input's own size: no resize, no border
+        [(360, 640), (720, 1280)],  # wider: borders above and below
+        [(640, 360)],  # taller: borders left and right
+        [(37, 501), (3, 2)],  # odd sizes, a tiny one enlarged
+    ],
+)
+def test_letterbox_batch_equals_the_canvases_tensor(sizes: list[tuple[int, int]]) -> None:
+    """Letterboxing straight into the batch gives exactly what letterbox + to_tensor give."""
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for hw in sizes]
+    batch, boxes = letterbox_batch(images, (416, 416), 127)
+    placed = [letterbox(image, (416, 416), 127) for image in images]
+    assert boxes == [box for _, box in placed]
+    assert batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, to_tensor([canvas for canvas, _ in placed]))
 
 
 @pytest.mark.parametrize(

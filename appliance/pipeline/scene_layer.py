@@ -28,13 +28,23 @@ _ZONE_TINT = (60, 30, 0, 0)  # BGR: a shift towards light blue (a negative part 
 
 @dataclass(frozen=True)
 class _Fill:
-    """Where a zone is tinted while occupied (its bounding box, the polygon's mask in it),
-    and where its tag goes (its topmost corner)."""
+    """Where a zone is tinted while occupied (its bounding box, and in it either the tint
+    itself or the polygon's mask), and where its tag goes (its topmost corner)."""
 
     rows: slice
     cols: slice
-    mask: np.ndarray  # uint8, 255 inside the polygon
+    # the tint inside the polygon, 0 outside: one plain saturating add over the box, 6x
+    # faster than OpenCV's masked add (0.015 against 0.087 ms for a 384x432 box here)
+    shift: np.ndarray | None
+    mask: np.ndarray | None  # 255 inside the polygon: where `shift` would cost too much
     tag_at: tuple[int, int]
+
+    def tint(self, canvas: np.ndarray) -> None:
+        box = canvas[self.rows, self.cols]
+        if self.shift is not None:
+            cv2.add(box, self.shift, dst=box)
+        else:
+            cv2.add(box, _ZONE_TINT, dst=box, mask=self.mask)
 
 
 class SceneLayer:
@@ -45,7 +55,7 @@ class SceneLayer:
     def __init__(self, overlay: SceneOverlay, height: int, width: int) -> None:
         strokes = np.zeros((height, width, 3), np.uint8)
         alpha = np.zeros((height, width), np.uint8)
-        self.fills = [_fill(zone, height, width) for zone in overlay.zones]
+        self.fills = _fills(overlay.zones, height, width)
         _render(strokes, alpha, overlay)
         coverage = alpha.reshape(-1)
         colours = strokes.reshape(-1)
@@ -65,8 +75,7 @@ class SceneLayer:
         zone with its counts, in place (`canvas`: a contiguous copy of the frame)."""
         for fill, zone in zip(self.fills, overlay.zones, strict=True):
             if zone.occupied:
-                box = canvas[fill.rows, fill.cols]
-                cv2.add(box, _ZONE_TINT, dst=box, mask=fill.mask)
+                fill.tint(canvas)
         flat = canvas.reshape(-1)
         beneath = flat[self._edge].astype(np.uint16)
         flat[self._edge] = ((beneath * self._edge_keep + self._edge_bytes + 127) // 255).astype(
@@ -132,7 +141,20 @@ def _bytes_of(pixels: np.ndarray) -> np.ndarray:
     return (pixels[:, None] * 3 + np.arange(3)).reshape(-1)
 
 
-def _fill(zone: ZoneOverlay, height: int, width: int) -> _Fill:
+def _fills(zones: tuple[ZoneOverlay, ...], height: int, width: int) -> list[_Fill]:
+    """Each zone's fill. Tints are kept for the zones in order while they take no more
+    than one frame's bytes together; the zones after those keep only a mask (a third
+    of the bytes), so many large zones cannot take many frames' memory."""
+    budget = height * width * 3
+    fills = []
+    for zone in zones:
+        fill = _fill(zone, height, width, budget)
+        budget -= 0 if fill.shift is None else fill.shift.nbytes
+        fills.append(fill)
+    return fills
+
+
+def _fill(zone: ZoneOverlay, height: int, width: int, budget: int) -> _Fill:
     polygon = _pixels(zone.points, height, width)
     top = polygon[np.argmin(polygon[:, 1])]
     x, y, w, h = cv2.boundingRect(polygon)
@@ -140,7 +162,12 @@ def _fill(zone: ZoneOverlay, height: int, width: int) -> _Fill:
     w, h = max(min(w, width - x), 0), max(min(h, height - y), 0)
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [polygon - (x, y)], 255)
-    return _Fill(slice(y, y + h), slice(x, x + w), mask, (int(top[0]), int(top[1])))
+    rows, cols, tag_at = slice(y, y + h), slice(x, x + w), (int(top[0]), int(top[1]))
+    if h * w * 3 > budget:
+        return _Fill(rows, cols, None, mask, tag_at)
+    shift = np.zeros((h, w, 3), np.uint8)
+    shift[mask > 0] = _ZONE_TINT[:3]
+    return _Fill(rows, cols, shift, None, tag_at)
 
 
 def _render(strokes: np.ndarray, alpha: np.ndarray, overlay: SceneOverlay) -> None:

@@ -56,3 +56,13 @@ def test_a_stream_lays_the_same_scene_from_its_layers_and_redraws_when_counts_ch
         draw_detections(noisy, [], before, layers=layers),
         draw_detections(noisy, [], after, layers=layers),
     )
+
+
+def test_every_occupied_zone_tints_only_its_polygon_however_many_there_are() -> None:
+    """Zones past the layer's memory budget (one frame of tints) are tinted from their mask
+    instead: the picture is the same. An L-shaped zone leaves the notch of its box alone."""
+    ell = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (0.5, 0.5), (0.5, 1.0), (0.0, 1.0))
+    zones = tuple(ZoneOverlay(f"z{index}", ell, 1) for index in range(3))
+    drawn = draw_detections(GREY, [], SceneOverlay(zones=zones), layers=SceneLayers())
+    assert drawn[250, 150].tolist() == [255, 90 + 3 * 30, 90]  # B (saturated), G, R: 3 tints
+    assert (drawn[270, 480] == 90).all()  # in the box, outside the polygon

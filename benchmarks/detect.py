@@ -9,7 +9,8 @@ Targets (issue 2, 2-core CPU): HTTP p50 overhead over the in-process path <= 3 m
 with a camera running too: a demo camera shares the engine with the detect requests, in the
 service and in-process, each started for its own blocks and stopped for the other's (the
 service's camera configured to do no more than the in-process one: no gate, no tracker, no
-events); target <= 3 ms.
+events), each request sent after a random pause of up to one camera frame (why: see
+CAMERA_FRAME_S); target <= 3 ms.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -45,6 +47,12 @@ from appliance.sources import SourceOptions, open_source
 # the service's camera does what the in-process one below does, no more: every frame
 # inferred (no motion gate), no tracker, no events (whose clip ring encodes every frame)
 CAMERA_WARM_S = 2.0  # a camera started: streaming and inferring by then
+# Beside the camera, a request waits for the camera's engine run in progress: 0 to 20 ms,
+# by where it lands between two frames. A client sending the next request as soon as it
+# has an answer runs in step with the camera for seconds at a time, so the blocks' p50s
+# differed by up to 6 ms by that alone. Requests sent after a random pause of up to a
+# frame land anywhere between frames, alike on both sides.
+CAMERA_FRAME_S = 1 / 15
 DEMO_CAMERA = {
     "id": "cam",
     "name": "Demo",
@@ -61,12 +69,15 @@ Step = Callable[[], object]
 @dataclass
 class Side:
     """One way to detect, measured in blocks that alternate with the other side's:
-    `enter` and `leave` set it up and tear it down around each block."""
+    `enter` and `leave` set it up and tear it down around each block. With `spread_s`,
+    each request waits a random time up to it first (not counted; the same sequence on
+    every block)."""
 
     name: str
     step: Step
     enter: Callable[[], None] = lambda: None
     leave: Callable[[], None] = lambda: None
+    spread_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     block_p50s: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -77,12 +88,14 @@ class Side:
             for _ in range(3):
                 self.step()
             mine = []
-            start = time.perf_counter()
+            pauses = random.Random(0)
             for _ in range(frames):
+                if self.spread_s:
+                    time.sleep(pauses.uniform(0, self.spread_s))
                 t = time.perf_counter()
                 self.step()
                 mine.append((time.perf_counter() - t) * 1000)
-            self.elapsed_s += time.perf_counter() - start
+            self.elapsed_s += sum(mine) / 1000
         finally:
             self.leave()
         self.latencies_ms += mine
@@ -257,9 +270,10 @@ def main() -> int:
             http.camera("stop")
             beside = alternate(
                 [Side("in-process, demo camera running", beside_camera, camera.start,
-                      camera.stop),
+                      camera.stop, CAMERA_FRAME_S),
                  Side("HTTP /v1/detect, 1 client, demo camera running", http.post,
-                      lambda: http.camera("start"), lambda: http.camera("stop"))],
+                      lambda: http.camera("start"), lambda: http.camera("stop"),
+                      CAMERA_FRAME_S)],
                 args.frames, args.rounds,
             )  # fmt: skip
     detector.close()

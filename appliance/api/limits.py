@@ -82,7 +82,7 @@ class ApiLimits:
         object.__setattr__(self, "detects", ConcurrencyLimit(self.max_concurrent_detects))
 
 
-def get_limits(connection: HTTPConnection) -> ApiLimits:
+async def get_limits(connection: HTTPConnection) -> ApiLimits:  # async: see api/deps.py
     limits = getattr(connection.app.state, "limits", None)
     if limits is None:  # an app assembled without limits (tests building routers by hand)
         limits = connection.app.state.limits = ApiLimits()

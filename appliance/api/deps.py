@@ -100,10 +100,11 @@ async def get_auth(services: Annotated[Services, Depends(get_services)]) -> Auth
 
 async def get_principal(connection: HTTPConnection) -> Principal | None:
     """Who the request acts as, as the router's Access dependency found (None: auth off)."""
-    return principal_of(connection)
+    return _principal_of(connection)
 
 
-def principal_of(connection: HTTPConnection) -> Principal | None:
+def _principal_of(connection: HTTPConnection) -> Principal | None:
+    """The principal the Access dependency put on the connection (shared with get_actor)."""
     principal: Principal | None = getattr(connection.state, "principal", None)
     return principal
 
@@ -114,7 +115,7 @@ PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 
 async def get_actor(connection: HTTPConnection, services: ServicesDep) -> Actor:
     """Who acts, for audit lines: the client address and the token's id (None: auth off)."""
-    principal = principal_of(connection)
+    principal = _principal_of(connection)
     token_id = principal.token_id if principal is not None else None
     return Actor(client=services.auth.guard.client_address(connection), token_id=token_id)
 

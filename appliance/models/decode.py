@@ -14,6 +14,7 @@ from appliance.errors import UnsupportedModelError
 from appliance.models.nested import NESTED_FLOOR, suppress_nested
 
 DEFAULT_FILL = 114  # Ultralytics' letterbox grey; Darknet imports ask for 127 in metadata
+_UNIT = np.float32(1 / 255)  # uint8 pixels to the 0..1 the models take
 
 
 class OutputFamily(str, enum.Enum):
@@ -77,11 +78,10 @@ def letterbox_batch(
     return batch, boxes
 
 
-_UNIT = np.float32(1 / 255)
-
-
 def _fit(image: np.ndarray, size: tuple[int, int]) -> tuple[Letterbox, np.ndarray]:
     """Where `image` goes in an input of `size` (h, w), and the image resized to fit."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR image (h, w, 3), not shape {image.shape}")
     height, width = image.shape[:2]
     scale = min(size[0] / height, size[1] / width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))

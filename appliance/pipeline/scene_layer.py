@@ -142,9 +142,9 @@ def _bytes_of(pixels: np.ndarray) -> np.ndarray:
 
 
 def _fills(zones: tuple[ZoneOverlay, ...], height: int, width: int) -> list[_Fill]:
-    """Each zone's fill. Tints are kept for the zones in order while they take no more
-    than one frame's bytes together; the zones after those keep only a mask (a third
-    of the bytes), so many large zones cannot take many frames' memory."""
+    """Each zone's fill. Zone by zone, a tint is kept while it fits in what is left of one
+    frame's bytes; a zone whose tint does not fit keeps only a mask (a third of the bytes),
+    so many large zones cannot take many frames' memory."""
     budget = height * width * 3
     fills = []
     for zone in zones:
@@ -160,13 +160,14 @@ def _fill(zone: ZoneOverlay, height: int, width: int, budget: int) -> _Fill:
     x, y, w, h = cv2.boundingRect(polygon)
     x, y = max(x, 0), max(y, 0)
     w, h = max(min(w, width - x), 0), max(min(h, height - y), 0)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [polygon - (x, y)], 255)
     rows, cols, tag_at = slice(y, y + h), slice(x, x + w), (int(top[0]), int(top[1]))
+    inside = [polygon - (x, y)]
     if h * w * 3 > budget:
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(mask, inside, 255)
         return _Fill(rows, cols, None, mask, tag_at)
     shift = np.zeros((h, w, 3), np.uint8)
-    shift[mask > 0] = _ZONE_TINT[:3]
+    cv2.fillPoly(shift, inside, _ZONE_TINT[:3])
     return _Fill(rows, cols, shift, None, tag_at)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from appliance.domain import Detection, LineOverlay, SceneOverlay, ZoneOverlay
 from appliance.pipeline.annotate import draw_detections
-from appliance.pipeline.scene_layer import SceneLayers
+from appliance.pipeline.scene_layer import SceneLayer, SceneLayers
 
 GREY = np.full((360, 640, 3), 90, np.uint8)
 ZONE = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5))
@@ -63,6 +63,8 @@ def test_every_occupied_zone_tints_only_its_polygon_however_many_there_are() -> 
     instead: the picture is the same. An L-shaped zone leaves the notch of its box alone."""
     ell = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (0.5, 0.5), (0.5, 1.0), (0.0, 1.0))
     zones = tuple(ZoneOverlay(f"z{index}", ell, 1) for index in range(3))
+    layer = SceneLayer(SceneOverlay(zones=zones), *GREY.shape[:2])
+    assert [fill.shift is not None for fill in layer.fills] == [True, False, False]
     drawn = draw_detections(GREY, [], SceneOverlay(zones=zones), layers=SceneLayers())
     assert drawn[250, 150].tolist() == [255, 90 + 3 * 30, 90]  # B (saturated), G, R: 3 tints
     assert (drawn[270, 480] == 90).all()  # in the box, outside the polygon

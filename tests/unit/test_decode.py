@@ -42,23 +42,31 @@ def test_to_tensor_is_rgb_nchw_unit_range() -> None:
 
 
 @pytest.mark.parametrize(
-    "sizes",
+    ("sizes", "input_hw"),
     [
-        [(416, 416)],  # the input's own size: no resize, no border
-        [(360, 640), (720, 1280)],  # wider: borders above and below
-        [(640, 360)],  # taller: borders left and right
-        [(37, 501), (3, 2)],  # odd sizes, a tiny one enlarged
+        ([(416, 416)], (416, 416)),  # the input's own size: no resize, no border
+        ([(360, 640), (720, 1280)], (416, 416)),  # wider: borders above and below
+        ([(640, 360)], (416, 416)),  # taller: borders left and right
+        ([(37, 501), (3, 2)], (416, 416)),  # odd sizes, a tiny one enlarged
+        ([(720, 1280), (480, 480)], (384, 640)),  # a wide input
     ],
 )
-def test_letterbox_batch_equals_the_canvases_tensor(sizes: list[tuple[int, int]]) -> None:
+def test_letterbox_batch_equals_the_canvases_tensor(
+    sizes: list[tuple[int, int]], input_hw: tuple[int, int]
+) -> None:
     """Letterboxing straight into the batch gives exactly what letterbox + to_tensor give."""
     rng = np.random.default_rng(7)
     images = [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for hw in sizes]
-    batch, boxes = letterbox_batch(images, (416, 416), 127)
-    placed = [letterbox(image, (416, 416), 127) for image in images]
+    batch, boxes = letterbox_batch(images, input_hw, 127)
+    placed = [letterbox(image, input_hw, 127) for image in images]
     assert boxes == [box for _, box in placed]
     assert batch.dtype == np.float32
     np.testing.assert_array_equal(batch, to_tensor([canvas for canvas, _ in placed]))
+
+
+def test_letterbox_batch_refuses_an_image_that_is_not_bgr() -> None:
+    with pytest.raises(ValueError, match="BGR"):
+        letterbox_batch([np.zeros((10, 10), np.uint8)], (416, 416))
 
 
 @pytest.mark.parametrize(

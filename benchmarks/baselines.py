@@ -16,10 +16,11 @@ from appliance.domain import DetectParams
 from appliance.imaging import encode_jpeg
 from appliance.models.decode import decode, letterbox_batch
 from appliance.models.detector import Detector
-from appliance.pipeline.annotate import draw_detections, draw_overlay
+from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.camera_runtime import CameraPlan
 from appliance.pipeline.runtime import Pipeline
 from appliance.pipeline.stages import DetectionFilter
+from appliance.pipeline.status_line import draw_overlay
 from appliance.sources import FrameSource, SourceOptions, open_source
 
 JPEG_QUALITY = 80  # the service's Broadcaster default: the naive loop encodes alike

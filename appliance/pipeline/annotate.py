@@ -59,12 +59,3 @@ def draw_detections(
 
 
 _HOLLOW = (40, 40, 40)  # BGR: a carried box's tag, dark so its text keeps the class colour
-
-
-def draw_overlay(canvas: np.ndarray, text: str) -> None:
-    """Write a small status line (fps, latency) in the top-left corner, in place."""
-    scale = max(0.45, min(canvas.shape[:2]) / 1100)
-    thickness = max(1, round(scale * 1.5))
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    cv2.rectangle(canvas, (0, 0), (tw + 12, th + base + 10), (0, 0, 0), -1)
-    cv2.putText(canvas, text, (6, th + 5), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)

@@ -21,10 +21,11 @@ from loguru import logger
 from appliance.domain import Detection, ProcessedFrame
 from appliance.errors import TooManyViewersError
 from appliance.imaging import encode_jpeg
-from appliance.pipeline.annotate import draw_detections, draw_overlay
+from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.latest import LatestSlot
 from appliance.pipeline.scene_layer import SceneLayers
 from appliance.pipeline.stats import RateMeter, StageLatencies
+from appliance.pipeline.status_line import draw_overlay
 from appliance.pipeline.viewers import EncodedFrame, Variant, Watch
 from appliance.pipeline.waiters import AsyncWaiters
 

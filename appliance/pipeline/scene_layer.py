@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from appliance.domain import LineOverlay, SceneOverlay, ZoneOverlay
+from appliance.pipeline.status_line import status_corner
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _LINE_COLOUR = (0, 215, 255)  # BGR amber: stands out from the class colours' boxes
@@ -68,6 +69,7 @@ class SceneLayer:
         self._edge_keep = 255 - np.repeat(coverage[edge], 3).astype(np.uint16)
         self._edge_bytes = colours[self._edge].astype(np.uint16) * 255
         self._line_tags_at = [_line_tag_at(line, height, width) for line in overlay.lines]
+        self._status = status_corner(height, width)
         self._tags: dict[tuple[str, tuple[int, int]], tuple[slice, slice, np.ndarray]] = {}
 
     def apply(self, canvas: np.ndarray, overlay: SceneOverlay) -> None:
@@ -94,7 +96,7 @@ class SceneLayer:
         if tag is None:
             if len(self._tags) >= 64:
                 self._tags.clear()
-            tag = self._tags[(text, at)] = _render_tag(canvas.shape[:2], text, at)
+            tag = self._tags[(text, at)] = _render_tag(canvas.shape[:2], text, at, self._status)
         rows, cols, pixels = tag
         canvas[rows, cols] = pixels
 
@@ -200,16 +202,21 @@ def _line(strokes: np.ndarray, alpha: np.ndarray, line: LineOverlay, thickness: 
 
 
 def _render_tag(
-    size: tuple[int, ...], text: str, at: tuple[int, int]
+    size: tuple[int, ...], text: str, at: tuple[int, int], status: tuple[int, int] = (0, 0)
 ) -> tuple[slice, slice, np.ndarray]:
-    """A small dark label with its bottom-left corner at `at`, kept on a frame of `size`:
-    where it goes, and its pixels."""
+    """A small dark label with its bottom-left corner at `at`, kept on a frame of `size`
+    and below the `status` corner (width, height) the stream's status line covers (a zone
+    drawn from the frame's corner would have its tag hidden there): where it goes, and its
+    pixels."""
     height, width = size[:2]
     scale = max(0.4, min(height, width) / 1200)
     thickness = max(1, round(scale * 1.5))
     (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
     x = min(max(at[0], 0), max(width - tw - 6, 0))
-    y = min(max(at[1], th + base + 4), height - 1)
+    lowest = th + base + 4  # the tag's top row on the frame's first
+    if x < status[0]:
+        lowest += status[1]
+    y = min(max(at[1], lowest), height - 1)
     top, right = max(y - th - base - 4, 0), min(x + tw + 7, width)
     pixels = np.full((y + 1 - top, right - x, 3), 30, np.uint8)
     origin = (3, y - base - 1 - top)

@@ -8,6 +8,7 @@ import numpy as np
 from appliance.domain import Detection, LineOverlay, SceneOverlay, ZoneOverlay
 from appliance.pipeline.annotate import draw_detections
 from appliance.pipeline.scene_layer import SceneLayer, SceneLayers
+from appliance.pipeline.status_line import draw_overlay
 
 GREY = np.full((360, 640, 3), 90, np.uint8)
 ZONE = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5))
@@ -68,3 +69,13 @@ def test_every_occupied_zone_tints_only_its_polygon_however_many_there_are() -> 
     drawn = draw_detections(GREY, [], SceneOverlay(zones=zones), layers=SceneLayers())
     assert drawn[250, 150].tolist() == [255, 90 + 3 * 30, 90]  # B (saturated), G, R: 3 tints
     assert (drawn[270, 480] == 90).all()  # in the box, outside the polygon
+
+
+def test_a_zone_drawn_from_the_corner_keeps_its_tag_clear_of_the_status_line() -> None:
+    """The stream writes its status line (fps, latency) over the top-left corner last: a zone
+    starting there has its tag put below that line, not hidden under it."""
+    left_half = ZoneOverlay("left", ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)), 1)
+    drawn = draw_detections(GREY, [], SceneOverlay(zones=(left_half,)), layers=SceneLayers())
+    draw_overlay(drawn, "15.0 fps  52 ms  held")
+    tag_ground = (drawn == 30).all(axis=2)  # the tags' dark background
+    assert tag_ground.sum() > 100

@@ -58,7 +58,8 @@ class Broadcaster:
         self.closed_event = threading.Event()
         self._wake = threading.Event()  # something for the encoder: a frame, a viewer, close
         self.encodes = 0
-        self._scene_layers = SceneLayers()  # the encoder thread's: lines and zones drawn once
+        # the encoder thread's: lines and zones drawn once, their tags clear of the status line
+        self._scene_layers = SceneLayers(under_status_line=True)
         self._message: tuple[ProcessedFrame, str] | None = None
         self._thread = threading.Thread(
             target=self._encode_loop, name=f"encode-{camera_id}", daemon=True

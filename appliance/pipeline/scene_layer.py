@@ -53,7 +53,14 @@ class SceneLayer:
     ready to lay over frames. Counts and occupancy change often (each is a tag and a tint
     drawn per frame); the geometry rarely, and only it is rendered ahead."""
 
-    def __init__(self, overlay: SceneOverlay, height: int, width: int) -> None:
+    def __init__(
+        self,
+        overlay: SceneOverlay,
+        height: int,
+        width: int,
+        keep_clear: tuple[int, int] = (0, 0),
+    ) -> None:
+        """`keep_clear`: the (width, height) of the top-left corner tags must stay out of."""
         strokes = np.zeros((height, width, 3), np.uint8)
         alpha = np.zeros((height, width), np.uint8)
         self.fills = _fills(overlay.zones, height, width)
@@ -69,7 +76,7 @@ class SceneLayer:
         self._edge_keep = 255 - np.repeat(coverage[edge], 3).astype(np.uint16)
         self._edge_bytes = colours[self._edge].astype(np.uint16) * 255
         self._line_tags_at = [_line_tag_at(line, height, width) for line in overlay.lines]
-        self._status = status_corner(height, width)
+        self._keep_clear = keep_clear
         self._tags: dict[tuple[str, tuple[int, int]], tuple[slice, slice, np.ndarray]] = {}
 
     def apply(self, canvas: np.ndarray, overlay: SceneOverlay) -> None:
@@ -96,17 +103,20 @@ class SceneLayer:
         if tag is None:
             if len(self._tags) >= 64:
                 self._tags.clear()
-            tag = self._tags[(text, at)] = _render_tag(canvas.shape[:2], text, at, self._status)
+            tag = self._tags[(text, at)] = _render_tag(canvas.shape[:2], text, at, self._keep_clear)
         rows, cols, pixels = tag
         canvas[rows, cols] = pixels
 
 
 class SceneLayers:
     """The layers of the last few geometries one camera drew (lines and zones added or
-    moved; counts do not count). One encoder thread owns it: no lock."""
+    moved; counts do not count). One encoder thread owns it: no lock. A stream that
+    writes its status line over the frames (`status_line.draw_overlay`) keeps the tags
+    clear of it."""
 
-    def __init__(self, keep: int = 4) -> None:
+    def __init__(self, keep: int = 4, *, under_status_line: bool = False) -> None:
         self._keep = keep
+        self._under_status_line = under_status_line
         self._layers: OrderedDict[tuple, SceneLayer] = OrderedDict()
 
     def draw(self, canvas: np.ndarray, overlay: SceneOverlay) -> None:
@@ -120,7 +130,8 @@ class SceneLayers:
         )
         layer = self._layers.get(key)
         if layer is None:
-            layer = self._layers[key] = SceneLayer(overlay, height, width)
+            corner = status_corner(height, width) if self._under_status_line else (0, 0)
+            layer = self._layers[key] = SceneLayer(overlay, height, width, corner)
             while len(self._layers) > self._keep:
                 self._layers.popitem(last=False)
         else:
@@ -202,11 +213,11 @@ def _line(strokes: np.ndarray, alpha: np.ndarray, line: LineOverlay, thickness: 
 
 
 def _render_tag(
-    size: tuple[int, ...], text: str, at: tuple[int, int], status: tuple[int, int] = (0, 0)
+    size: tuple[int, ...], text: str, at: tuple[int, int], keep_clear: tuple[int, int]
 ) -> tuple[slice, slice, np.ndarray]:
     """A small dark label with its bottom-left corner at `at`, kept on a frame of `size`
-    and below the `status` corner (width, height) the stream's status line covers (a zone
-    drawn from the frame's corner would have its tag hidden there): where it goes, and its
+    and below the top-left corner `keep_clear` (width, height; a stream's status line, where
+    a zone drawn from the frame's corner would have its tag hidden): where it goes, and its
     pixels."""
     height, width = size[:2]
     scale = max(0.4, min(height, width) / 1200)
@@ -214,8 +225,8 @@ def _render_tag(
     (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
     x = min(max(at[0], 0), max(width - tw - 6, 0))
     lowest = th + base + 4  # the tag's top row on the frame's first
-    if x < status[0]:
-        lowest += status[1]
+    if x < keep_clear[0]:
+        lowest += keep_clear[1]
     y = min(max(at[1], lowest), height - 1)
     top, right = max(y - th - base - 4, 0), min(x + tw + 7, width)
     pixels = np.full((y + 1 - top, right - x, 3), 30, np.uint8)

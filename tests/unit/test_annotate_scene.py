@@ -75,7 +75,8 @@ def test_a_zone_drawn_from_the_corner_keeps_its_tag_clear_of_the_status_line() -
     """The stream writes its status line (fps, latency) over the top-left corner last: a zone
     starting there has its tag put below that line, not hidden under it."""
     left_half = ZoneOverlay("left", ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)), 1)
-    drawn = draw_detections(GREY, [], SceneOverlay(zones=(left_half,)), layers=SceneLayers())
+    layers = SceneLayers(under_status_line=True)
+    drawn = draw_detections(GREY, [], SceneOverlay(zones=(left_half,)), layers=layers)
     draw_overlay(drawn, "15.0 fps  52 ms  held")
     tag_ground = (drawn == 30).all(axis=2)  # the tags' dark background
     assert tag_ground.sum() > 100

@@ -16,7 +16,9 @@
    it) against "the simplest thing a user could write", a serial loop in one thread (OpenCV
    read -> letterbox -> infer -> decode -> draw -> JPEG, with the project's own functions and
    the same engine): target ratio >= 1.0, goal 1.1 (median of the rounds' ratios, each
-   against the mean of the naive windows either side);
+   against the mean of the naive windows either side); and where the CPU goes: core-ms
+   per frame by thread role (`thread_cpu.py`: the engine's threads, the inference worker,
+   capture) summed over the raw-engine windows and over the 1-camera windows;
 2. capture -> WebSocket-receive latency (p50/p95) of a paced 15 fps camera over real uvicorn,
    with 1 and 10 viewers in alternating windows (`--rounds` of each, twice as long as the
    throughput windows; samples pooled): target p95 <= one inference + 30 ms, 10
@@ -42,6 +44,7 @@ import httpx
 import websockets
 from baselines import file_opener, naive_loop, pipeline_with_viewer, raw_engine
 from loguru import logger
+from thread_cpu import CpuTally, cpu_ms_by_role
 
 from appliance.devtools.clip import write_clip
 from appliance.devtools.server import rss_mb, start_server
@@ -68,16 +71,19 @@ class FileCameras:
         for camera_id in self.ids:
             self.pipeline.add(camera_id)
 
-    def measure(self, seconds: float) -> list[float]:
-        """Processed frames/s of each camera over one window."""
+    def measure(self, seconds: float, cpu: CpuTally | None = None) -> list[float]:
+        """Processed frames/s of each camera over one window (its CPU by thread role
+        added to `cpu`)."""
         for index, camera_id in enumerate(self.ids):
             self.pipeline.start(
                 camera_id, file_opener(self.clip), self.detector, self._plan(index), lossless=True
             )
         time.sleep(0.5)  # the pipeline fills: every stage has a frame in hand
-        before, start = list(self.counts), time.monotonic()
+        before, start, used = list(self.counts), time.monotonic(), cpu_ms_by_role()
         time.sleep(seconds)
         after, elapsed = list(self.counts), time.monotonic() - start
+        if cpu is not None:
+            cpu.add(used, cpu_ms_by_role(), sum(after) - sum(before))
         for camera_id in self.ids:
             self.pipeline.stop(camera_id)
         time.sleep(0.3)  # the last frames on the engine finish before the next window
@@ -112,15 +118,23 @@ def throughput(clip: Path, hd_clip: Path, threads: int, rounds: int, seconds: fl
     one, four = FileCameras(detector, clip, 1), FileCameras(detector, clip, 4)
     time.sleep(1)
     rows, infer_ms = [], []
-    raw_before, times = raw_engine(detector, seconds)
+    raw_cpu, one_cpu = CpuTally(), CpuTally()
+
+    def raw_window() -> tuple[float, list[float]]:
+        used = cpu_ms_by_role()
+        fps, times = raw_engine(detector, seconds)
+        raw_cpu.add(used, cpu_ms_by_role(), len(times))
+        return fps, times
+
+    raw_before, times = raw_window()
     naive_before = naive_loop(detector, hd_clip, seconds)
     for _ in range(rounds):
         infer_ms += times
-        one_fps = one.measure(seconds)[0]
+        one_fps = one.measure(seconds, one_cpu)[0]
         four_fps = four.measure(seconds)
         viewer_fps = pipeline_with_viewer(detector, hd_clip, seconds)
         naive_after = naive_loop(detector, hd_clip, seconds)
-        raw_after, times = raw_engine(detector, seconds)
+        raw_after, times = raw_window()
         raw = (raw_before + raw_after) / 2
         naive = (naive_before + naive_after) / 2
         rows.append({
@@ -152,6 +166,9 @@ def throughput(clip: Path, hd_clip: Path, threads: int, rounds: int, seconds: fl
         "naive_loop_fps": median("naive_fps"),
         "pipeline_1_viewer_fps": median("viewer_fps"),
         "ratio_pipeline_1_viewer_vs_naive": median("ratio_viewer_naive"),
+        # where the 1-camera ratio goes: CPU core-ms per frame by thread role, summed over
+        # all the raw-engine windows and all the 1-camera windows
+        "core_ms_per_frame": {"raw_engine": raw_cpu.per_frame(), "one_camera": one_cpu.per_frame()},
         "rounds": rows,
     }
 
@@ -292,6 +309,14 @@ def main() -> int:
                           run["ratio_1_camera"], run["ratio_4_cameras"],
                           run["min_max_4_cameras"]))  # fmt: skip
     print("targets: ratio 1 camera >= 0.95, 4 cameras >= 0.9, min/max >= 0.8 (medians of rounds)")
+    shares = "{:>26} {:>12} " + " {:>8}" * 5
+    print(shares.format("CPU core-ms per frame", "window", "engine", "worker", "capture",
+                        "other", "total"))  # fmt: skip
+    for run in engine_runs:
+        for window, used in run["core_ms_per_frame"].items():
+            print(shares.format(str(run["engine_threads"]), window,
+                                *(used.get(key, "-") for key in ("engine", "worker", "capture",
+                                                                 "other", "total"))))  # fmt: skip
     versus = "{:>26} {:>10} {:>22} {:>14}"
     print(versus.format("engine threads", "naive fps", "pipeline+1 viewer fps", "viewer/naive"))
     for run in engine_runs:

@@ -17,7 +17,7 @@
    read -> letterbox -> infer -> decode -> draw -> JPEG, with the project's own functions and
    the same engine): target ratio >= 1.0, goal 1.1 (median of the rounds' ratios, each
    against the mean of the naive windows either side); and where the CPU goes: core-ms
-   per frame by thread role (`thread_cpu.py`: the engine's threads, the inference worker,
+   per frame by thread role (`thread_cpu.py`, psutil: the engine's threads, the inference worker,
    capture) summed over the raw-engine windows and over the 1-camera windows;
 2. capture -> WebSocket-receive latency (p50/p95) of a paced 15 fps camera over real uvicorn,
    with 1 and 10 viewers in alternating windows (`--rounds` of each, twice as long as the
@@ -44,7 +44,7 @@ import httpx
 import websockets
 from baselines import file_opener, naive_loop, pipeline_with_viewer, raw_engine
 from loguru import logger
-from thread_cpu import CpuTally, cpu_ms_by_role
+from thread_cpu import ROLES, CpuTally, cpu_ms_by_role
 
 from appliance.devtools.clip import write_clip
 from appliance.devtools.server import rss_mb, start_server
@@ -310,13 +310,11 @@ def main() -> int:
                           run["min_max_4_cameras"]))  # fmt: skip
     print("targets: ratio 1 camera >= 0.95, 4 cameras >= 0.9, min/max >= 0.8 (medians of rounds)")
     shares = "{:>26} {:>12} " + " {:>8}" * 5
-    print(shares.format("CPU core-ms per frame", "window", "engine", "worker", "capture",
-                        "other", "total"))  # fmt: skip
+    print(shares.format("CPU core-ms per frame", "window", *ROLES, "total"))
     for run in engine_runs:
         for window, used in run["core_ms_per_frame"].items():
             print(shares.format(str(run["engine_threads"]), window,
-                                *(used.get(key, "-") for key in ("engine", "worker", "capture",
-                                                                 "other", "total"))))  # fmt: skip
+                                *(used.get(key, "-") for key in (*ROLES, "total"))))  # fmt: skip
     versus = "{:>26} {:>10} {:>22} {:>14}"
     print(versus.format("engine threads", "naive fps", "pipeline+1 viewer fps", "viewer/naive"))
     for run in engine_runs:

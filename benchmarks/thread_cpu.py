@@ -1,14 +1,13 @@
-"""Where a frame's CPU time goes: this process's CPU time by thread role, read from
-/proc (Linux; elsewhere the tally stays empty). Imported by the scripts beside it."""
+"""Where a frame's CPU time goes: this process's CPU time by thread role (psutil's
+per-thread times). Imported by the scripts beside it."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
-from pathlib import Path
 
-TASKS = Path("/proc/self/task")
+import psutil
+
 ROLES = ("engine", "worker", "capture", "other")
 
 
@@ -28,17 +27,9 @@ def role_of(name: str | None) -> str:
 def cpu_ms_by_role() -> Counter[str]:
     """CPU ms (user + system) each role's threads have used so far, those alive now."""
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
     used: Counter[str] = Counter()
-    if not TASKS.is_dir():
-        return used
-    for task in TASKS.iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue  # the thread ended between the listing and the read
-        fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parens
-        used[role_of(names.get(int(task.name)))] += (int(fields[11]) + int(fields[12])) * tick_ms
+    for thread in psutil.Process().threads():
+        used[role_of(names.get(thread.id))] += (thread.user_time + thread.system_time) * 1000
     return used
 
 
